@@ -1,0 +1,32 @@
+"""neuralcodec: a learned image codec (mean-scale hyperprior + constriction ANS).
+
+The top level stays light: the public functions are imported on first use, so
+``import neuralcodec`` does not pull in torch until something is compressed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["compress", "compress_with_stats", "decompress", "read_header", "available_models", "__version__"]
+
+if TYPE_CHECKING:
+    from neuralcodec.api import compress, compress_with_stats, decompress, read_header
+    from neuralcodec.zoo import available_models
+
+_LAZY = {
+    "compress": "neuralcodec.api",
+    "compress_with_stats": "neuralcodec.api",
+    "decompress": "neuralcodec.api",
+    "read_header": "neuralcodec.api",
+    "available_models": "neuralcodec.zoo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neuralcodec' has no attribute {name!r}")

@@ -1,0 +1,137 @@
+"""The library API: images in, ``.nc`` bytes out, and back.
+
+import neuralcodec
+data = neuralcodec.compress("photo.png", quality=75)
+image = neuralcodec.decompress(data)          # PIL.Image.Image
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralcodec import codec
+from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
+from neuralcodec.errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
+from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
+from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model
+
+DEFAULT_QUALITY = 75.0
+ImageSource = Image.Image | str | Path | np.ndarray
+
+
+@dataclass
+class CompressStats:
+    """What ``ncodec compress -v`` reports."""
+
+    width: int
+    height: int
+    file_bytes: int
+    estimated_bits: float
+    actual_bits: int
+    notes: list[str]
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bytes * 8 / (self.width * self.height)
+
+
+def _check_quality(quality: float) -> float:
+    q = float(quality)
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"quality must be within 0..100, got {quality}")
+    return q
+
+
+def compress_with_stats(
+    image: ImageSource,
+    quality: float = DEFAULT_QUALITY,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    keep_metadata: bool = True,
+) -> tuple[bytes, CompressStats]:
+    """Compress one image; also return sizes and the model's own rate estimate."""
+    q = _check_quality(quality)
+    loaded = load_model(model)
+    prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
+    h, w = prepared.rgb.shape[:2]
+    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device)[0]
+    sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
+    if prepared.alpha is not None:
+        sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
+    if prepared.icc:
+        sections.append((SectionType.ICC, prepared.icc))
+    if prepared.exif:
+        sections.append((SectionType.EXIF, prepared.exif))
+    if prepared.notes:
+        sections.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
+    header = Header(loaded.name, loaded.digest, w, h, prepared.mode, q, codec.BAND_ROWS)
+    data = pack(Container(header, sections))
+    stats = CompressStats(w, h, len(data), streams.estimated_bits, streams.actual_bits, prepared.notes)
+    return data, stats
+
+
+def compress(
+    image: ImageSource,
+    quality: float = DEFAULT_QUALITY,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+) -> bytes:
+    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes."""
+    return compress_with_stats(image, quality, model, device)[0]
+
+
+def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
+    """The loaded model a stream needs, or a clear error naming it."""
+    try:
+        loaded = load_model(model or header.model_name)
+    except ModelNotFoundError:
+        raise ModelMismatchError(
+            f"file needs model {header.model_name!r} (weights {header.model_digest.hex()}), "
+            "which is not installed"
+        ) from None
+    if loaded.digest != header.model_digest:
+        raise ModelMismatchError(
+            f"file was made with model {header.model_name!r} weights {header.model_digest.hex()}; "
+            f"installed {loaded.name!r} has {loaded.digest.hex()}"
+        )
+    return loaded
+
+
+def read_header(data: bytes) -> Container:
+    """Parse and validate a stream without decoding it (``ncodec info``)."""
+    return unpack(bytes(data))
+
+
+def decompress(
+    data: bytes, device: str = "auto", model: str | Path | None = None, strip: bool = False
+) -> Image.Image:
+    """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded)."""
+    container = unpack(bytes(data))
+    h = container.header
+    loaded = model_for(h, model)
+    z, y = container.section(SectionType.Z), container.section(SectionType.Y)
+    bands = codec.band_count(h.height, h.band_rows)
+    if len(z) != 1 or len(y) != bands:
+        raise InvalidInputError(
+            f"corrupt file: expected 1 z and {bands} y sections, found {len(z)} and {len(y)}"
+        )
+    streams = codec.LatentStreams(z=z[0], y=y)
+    pixels = codec.decode_batch(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
+    rgb = pixels[0].permute(1, 2, 0).numpy()
+    alpha = None
+    if h.mode in (ColorMode.RGBA, ColorMode.LA):
+        packed = container.section(SectionType.ALPHA)
+        if len(packed) != 1:
+            raise InvalidInputError("corrupt file: image mode has alpha but no alpha section")
+        alpha = unpack_alpha(packed[0], h.width, h.height)
+    image = finish(rgb, h.mode, alpha)
+    if not strip:
+        for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):
+            found = container.section(kind)
+            if found:
+                image.info[key] = found[0]
+    return image

@@ -1,0 +1,215 @@
+"""Latent-level encoder and decoder: RGB pixels <-> (z stream, y streams per band).
+
+The conv transforms run on the chosen device, in bf16 + channels_last where that is fast
+(CPU with AMX, CUDA), tile by tile with enough context that tiling changes nothing
+(neuralcodec.tiling). The hyper-synthesis that sets the coder's probabilities runs in
+exact integer arithmetic on the CPU (neuralcodec.exact), band by band, so a stream decodes
+identically everywhere and memory stays bounded for very large images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
+from neuralcodec.models.hyperprior import STRIDE
+from neuralcodec.tiling import run_tiled, tensor_reader
+from neuralcodec.zoo import LoadedModel
+
+TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single tile)
+PIXEL_HALO = 64  # context around a g_a tile; covers g_a's 61-pixel receptive field
+LATENT_HALO = 4  # context (in y units) around a g_s tile
+Y_HALO_FOR_Z = 16  # context (in y units) around an h_a tile
+Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
+BAND_ROWS = 16  # z rows per entropy-coding band (1024 pixels)
+
+
+@dataclass
+class LatentStreams:
+    """The entropy-coded streams of one image, plus the model's own rate estimate."""
+
+    z: bytes
+    y: list[bytes] = field(default_factory=list)  # one stream per band of BAND_ROWS z rows
+    estimated_bits: float = 0.0  # continuous-scale likelihood of the coded symbols
+    table_bits: float = 0.0  # what the integer tables allow
+
+    @property
+    def actual_bits(self) -> int:
+        return 8 * (len(self.z) + sum(len(b) for b in self.y))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def quality_to_level(model: LoadedModel, quality: float) -> float:
+    """Map quality 0..100 linearly onto the model's gain levels 0..levels-1."""
+    return float(quality) / 100.0 * (model.config.levels - 1)
+
+
+def _fast_math(device: torch.device):
+    """bf16 autocast where it pays off (oneDNN CPUs, CUDA); plain float32 elsewhere."""
+    if device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available()):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+
+
+def band_count(height: int, band_rows: int = BAND_ROWS) -> int:
+    return -(-padded_size(height, 1)[0] // STRIDE // band_rows)
+
+
+def _replicate_reader(x: Tensor | np.ndarray) -> callable:
+    """Reader over (B, 3, H, W) floats or (B, H, W, 3) uint8, padding by edge replication."""
+    is_array = isinstance(x, np.ndarray)
+    height, width = (x.shape[1], x.shape[2]) if is_array else (x.shape[2], x.shape[3])
+
+    def read(top: int, left: int, h: int, w: int) -> Tensor:
+        rows = np.clip(np.arange(top, top + h), 0, height - 1)
+        cols = np.clip(np.arange(left, left + w), 0, width - 1)
+        if is_array:
+            crop = torch.from_numpy(np.ascontiguousarray(x[:, rows][:, :, cols]))
+            return crop.permute(0, 3, 1, 2).float().div_(255.0)
+        return x[:, :, torch.from_numpy(rows).to(x.device)][
+            :, :, :, torch.from_numpy(cols).to(x.device)
+        ].float()
+
+    return read
+
+
+def _z_index(model: LoadedModel, rows: int, cols: int) -> np.ndarray:
+    return np.repeat(np.arange(model.config.N), rows * cols)
+
+
+def band_parameters(model: LoadedModel, z_hat: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
+    """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus context."""
+    a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
+    scales, means = model.hyper_synthesis(z_hat[:, :, a0:a1])
+    crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
+    return scales[:, :, crop], means[:, :, crop]
+
+
+@torch.inference_mode()
+def analyse(
+    model: LoadedModel, x: Tensor | np.ndarray, quality: float, device="auto"
+) -> tuple[Tensor, Tensor]:
+    """Pixels -> (y, z) on the CPU in float32: (B, M, H'/16, W'/16), (B, N, H'/64, W'/64)."""
+    device = resolve_device(device)
+    t = model.transforms.to(device)
+    batch = x.shape[0]
+    height, width = (x.shape[1], x.shape[2]) if isinstance(x, np.ndarray) else (x.shape[2], x.shape[3])
+    gain, _ = t.gains(torch.full((batch,), quality_to_level(model, quality), device=device))
+
+    def g_a(crop: Tensor) -> Tensor:
+        with _fast_math(device):
+            crop = crop.to(device).contiguous(memory_format=torch.channels_last)
+            return t.g_a(crop).float() * gain
+
+    def h_a(crop: Tensor) -> Tensor:
+        with _fast_math(device):
+            return t.h_a(crop.to(device).contiguous(memory_format=torch.channels_last)).float()
+
+    hp, wp = padded_size(height, width)
+    y = run_tiled(g_a, _replicate_reader(x), (hp, wp), 1, 16, (TILE, TILE), PIXEL_HALO)
+    z = run_tiled(h_a, tensor_reader(y), (hp // 16, wp // 16), 1, 4, (TILE // 16, TILE // 16), Y_HALO_FOR_Z)
+    return y, z
+
+
+def encode_latents(model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BAND_ROWS) -> LatentStreams:
+    """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4))."""
+    rows, cols = z.shape[2:]
+    z_index = _z_index(model, rows, cols)
+    z_sym = model.z_tables.clamp(torch.round(z).flatten().numpy().astype(np.int64), z_index)
+    z_hat = torch.from_numpy(z_sym.astype(np.float64)).view(1, -1, rows, cols)
+    z_bits = table_bits(z_sym, z_index, model.z_tables)
+    streams = LatentStreams(
+        z=encode_groups(z_sym, z_index, model.z_tables), estimated_bits=z_bits, table_bits=z_bits
+    )
+    for r0 in range(0, rows, band_rows):
+        r1 = min(rows, r0 + band_rows)
+        scales, means = band_parameters(model, z_hat, r0, r1)
+        flat_scales = scales.flatten().numpy()
+        index = scale_indexes(flat_scales, model.scale_table)
+        y_band = y[:, :, 4 * r0 : 4 * r1].double()
+        y_sym = model.y_tables.clamp(torch.round(y_band - means).flatten().numpy().astype(np.int64), index)
+        streams.y.append(encode_groups(y_sym, index, model.y_tables))
+        streams.estimated_bits += gaussian_bits(y_sym, flat_scales)
+        streams.table_bits += table_bits(y_sym, index, model.y_tables)
+    return streams
+
+
+def encode_batch(
+    model: LoadedModel, x: Tensor | np.ndarray, quality: float, device="auto"
+) -> list[LatentStreams]:
+    """Encode same-sized images: floats (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3)."""
+    y, z = analyse(model, x, quality, device)
+    return [encode_latents(model, y[i : i + 1], z[i : i + 1]) for i in range(y.shape[0])]
+
+
+def decode_latents(
+    model: LoadedModel, z: bytes, y: list[bytes], height: int, width: int, band_rows: int = BAND_ROWS
+) -> Tensor:
+    """Entropy-decode one image's streams into ŷ (1, M, H'/16, W'/16), float32, CPU."""
+    hp, wp = padded_size(height, width)
+    rows, cols = hp // STRIDE, wp // STRIDE
+    if len(y) != band_count(height, band_rows):
+        raise ValueError(f"expected {band_count(height, band_rows)} y streams, got {len(y)}")
+    z_sym = decode_groups(z, _z_index(model, rows, cols), model.z_tables)
+    z_hat = torch.from_numpy(z_sym.astype(np.float64)).view(1, -1, rows, cols)
+    y_hat = torch.empty((1, model.config.M, rows * 4, cols * 4), dtype=torch.float32)
+    for band, r0 in enumerate(range(0, rows, band_rows)):
+        r1 = min(rows, r0 + band_rows)
+        scales, means = band_parameters(model, z_hat, r0, r1)
+        index = scale_indexes(scales.flatten().numpy(), model.scale_table)
+        y_sym = decode_groups(y[band], index, model.y_tables)
+        y_hat[:, :, 4 * r0 : 4 * r1] = (
+            torch.from_numpy(y_sym.astype(np.float64)).view(means.shape) + means
+        ).float()
+    return y_hat
+
+
+@torch.inference_mode()
+def synthesize(
+    model: LoadedModel, y_hat: Tensor, quality: float, height: int, width: int, device="auto"
+) -> Tensor:
+    """ŷ (B, M, h, w) -> uint8 RGB (B, 3, height, width) on the CPU."""
+    device = resolve_device(device)
+    t = model.transforms.to(device)
+    _, inverse_gain = t.gains(torch.full((y_hat.shape[0],), quality_to_level(model, quality), device=device))
+
+    def g_s(crop: Tensor) -> Tensor:
+        with _fast_math(device):
+            crop = (crop.to(device) * inverse_gain).contiguous(memory_format=torch.channels_last)
+            return t.g_s(crop).float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+
+    size = (y_hat.shape[2], y_hat.shape[3])
+    out = run_tiled(g_s, tensor_reader(y_hat), size, 16, 1, (TILE // 16, TILE // 16), LATENT_HALO)
+    return out[:, :, :height, :width]
+
+
+def decode_batch(
+    model: LoadedModel,
+    streams: list[LatentStreams],
+    quality: float,
+    height: int,
+    width: int,
+    device="auto",
+    band_rows: int = BAND_ROWS,
+) -> Tensor:
+    """Decode same-sized images' streams into a uint8 batch (B, 3, H, W)."""
+    y_hat = torch.cat([decode_latents(model, s.z, s.y, height, width, band_rows) for s in streams])
+    return synthesize(model, y_hat, quality, height, width, device)

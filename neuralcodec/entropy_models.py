@@ -1,0 +1,158 @@
+"""Integer probability tables and the constriction calls that code latents with them.
+
+Every table is stored with the weights as integer counts, so encoder and decoder build
+bit-identical models on any machine (no transcendental function runs at coding time).
+Symbols are coded in groups that share a table (a z channel, or a y scale index): one
+vectorised constriction call per group, never a Python loop over symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+import torch
+
+PRECISION = 24  # counts of a table sum to 2^PRECISION; constriction's default precision
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 128.0, 192
+GAUSSIAN_TAIL = 8.0  # y tables cover ±max(TAIL·σ, MIN_RADIUS)
+MIN_RADIUS = 15
+
+
+class CorruptStreamError(ValueError):
+    """The entropy-coded data does not decode with these tables."""
+
+
+@dataclass
+class TableSet:
+    """Integer pmfs for symbols ``offset[i] .. offset[i] + length[i] - 1`` of table i."""
+
+    counts: np.ndarray  # int64, all tables concatenated
+    starts: np.ndarray  # int64, index of table i in ``counts``
+    lengths: np.ndarray  # int64
+    offsets: np.ndarray  # int64, smallest symbol value of table i
+
+    def probabilities(self, i: int) -> np.ndarray:
+        s, n = int(self.starts[i]), int(self.lengths[i])
+        return self.counts[s : s + n].astype(np.float64) / float(1 << PRECISION)
+
+    def to_dict(self) -> dict:
+        return {
+            "counts": torch.from_numpy(self.counts.astype(np.int32)),
+            "lengths": torch.from_numpy(self.lengths.astype(np.int32)),
+            "offsets": torch.from_numpy(self.offsets.astype(np.int32)),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TableSet:
+        lengths = d["lengths"].numpy().astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return cls(
+            d["counts"].numpy().astype(np.int64), starts, lengths, d["offsets"].numpy().astype(np.int64)
+        )
+
+    @classmethod
+    def from_pmfs(cls, pmfs: list[np.ndarray], offsets: list[int]) -> TableSet:
+        counts = [quantize_pmf(p) for p in pmfs]
+        lengths = np.array([len(c) for c in counts], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return cls(np.concatenate(counts), starts, lengths, np.asarray(offsets, dtype=np.int64))
+
+    def clamp(self, symbols: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Clamp each symbol into the range of its table."""
+        lo = self.offsets[index]
+        return np.clip(symbols, lo, lo + self.lengths[index] - 1)
+
+
+def quantize_pmf(pmf: np.ndarray) -> np.ndarray:
+    """Integer counts summing to 2^PRECISION, each at least 1, close to ``pmf``."""
+    total = 1 << PRECISION
+    pmf = np.maximum(np.asarray(pmf, dtype=np.float64), 0)
+    pmf = pmf / pmf.sum()
+    counts = np.maximum(np.floor(pmf * (total - len(pmf))).astype(np.int64), 0) + 1
+    counts[np.argmax(counts)] += total - counts.sum()
+    return counts
+
+
+def scale_table() -> np.ndarray:
+    """Log-spaced scales; stored with the weights so every decoder uses the same float64."""
+    return np.exp(np.linspace(np.log(SCALE_MIN), np.log(SCALE_MAX), SCALE_LEVELS))
+
+
+def gaussian_tables(scales: np.ndarray) -> TableSet:
+    """Zero-mean quantised Gaussian pmfs, one per scale, tails folded into the end bins."""
+    pmfs, offsets = [], []
+    for s in scales:
+        radius = max(int(np.ceil(GAUSSIAN_TAIL * s)), MIN_RADIUS)
+        k = torch.arange(-radius, radius + 2, dtype=torch.float64) - 0.5
+        cdf = torch.special.ndtr(k / float(s)).numpy()
+        cdf[0], cdf[-1] = 0.0, 1.0
+        pmfs.append(np.diff(cdf))
+        offsets.append(-radius)
+    return TableSet.from_pmfs(pmfs, offsets)
+
+
+def scale_indexes(scales: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Index of the smallest table scale >= each scale (deterministic comparisons only)."""
+    return np.clip(np.searchsorted(table, scales, side="left"), 0, len(table) - 1)
+
+
+def encode_groups(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> bytes:
+    """ANS-code ``symbols`` (already clamped), symbol j under table ``index[j]``."""
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    used, first = np.unique(sorted_index, return_index=True)
+    bounds = list(first) + [len(order)]
+    coder = constriction.stream.stack.AnsCoder()
+    # ANS is a stack: encode the last group first so the decoder reads groups in order.
+    for g in range(len(used) - 1, -1, -1):
+        t = int(used[g])
+        group = symbols[order[bounds[g] : bounds[g + 1]]] - tables.offsets[t]
+        model = constriction.stream.model.Categorical(tables.probabilities(t), perfect=False)
+        coder.encode_reverse(group.astype(np.int32), model)
+    return coder.get_compressed().tobytes()
+
+
+def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarray:
+    """Inverse of :func:`encode_groups` given the same ``index`` array."""
+    if len(data) % 4:
+        raise CorruptStreamError("entropy-coded section length is not a multiple of 4")
+    words = np.frombuffer(data, dtype=np.uint32).copy()
+    try:
+        coder = constriction.stream.stack.AnsCoder(words)
+    except Exception as exc:  # constriction rejects e.g. a zero last word
+        raise CorruptStreamError(f"invalid entropy-coded section: {exc}") from exc
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    used, first = np.unique(sorted_index, return_index=True)
+    bounds = list(first) + [len(order)]
+    out = np.empty(len(index), dtype=np.int64)
+    try:
+        for g in range(len(used)):
+            t = int(used[g])
+            model = constriction.stream.model.Categorical(tables.probabilities(t), perfect=False)
+            n = bounds[g + 1] - bounds[g]
+            out[order[bounds[g] : bounds[g + 1]]] = (
+                coder.decode(model, n).astype(np.int64) + tables.offsets[t]
+            )
+    except Exception as exc:
+        raise CorruptStreamError(f"entropy-coded section does not decode: {exc}") from exc
+    if not coder.is_empty():
+        raise CorruptStreamError("entropy-coded section has trailing data")
+    return out
+
+
+def gaussian_bits(symbols: np.ndarray, scales: np.ndarray) -> float:
+    """The model's own estimate: -log2 of the continuous-scale quantised Gaussian."""
+    s = torch.from_numpy(scales.astype(np.float64)).clamp_min(SCALE_MIN)
+    v = torch.from_numpy(symbols.astype(np.float64)).abs()
+    upper = torch.special.ndtr((0.5 - v) / s)
+    lower = torch.special.ndtr((-0.5 - v) / s)
+    return float(-torch.log2((upper - lower).clamp_min(1e-12)).sum())
+
+
+def table_bits(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> float:
+    """-log2 of the integer tables' probabilities (what ANS can reach)."""
+    counts = tables.counts[tables.starts[index] + symbols - tables.offsets[index]]
+    return float(-(np.log2(counts) - PRECISION).sum())

@@ -1,0 +1,19 @@
+"""The exceptions neuralcodec raises; the CLI maps them to exit codes."""
+
+from __future__ import annotations
+
+
+class NeuralCodecError(Exception):
+    """Base class: anything the user can fix or should be told about in one line."""
+
+
+class InvalidInputError(NeuralCodecError, ValueError):
+    """The input (image, file, stream) is unusable: unreadable, corrupt, truncated, absurd."""
+
+
+class ModelMismatchError(InvalidInputError):
+    """The stream was made with weights this installation does not have."""
+
+
+class ModelNotFoundError(NeuralCodecError, LookupError):
+    """No shipped model and no file of that name."""

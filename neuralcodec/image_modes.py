@@ -1,0 +1,145 @@
+"""Turning whatever image a user has into what the codec codes, and back.
+
+The latents are always 8-bit RGB. Around them: grayscale stays grayscale (coded as R=G=B,
+decoded to mode L), alpha travels losslessly in its own section, palette and 1-bit images
+are expanded, CMYK is converted to RGB, and 16/32-bit grayscale is reduced to 8 bits with
+a note in the file. EXIF orientation is applied on input (the tag is then reset to 1 in
+the carried EXIF), so every viewer shows the decoded image upright.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from neuralcodec.container import ColorMode, check_dimensions
+from neuralcodec.errors import InvalidInputError
+
+ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class PreparedImage:
+    """An image split into what is coded lossily (rgb) and what travels alongside."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    mode: ColorMode
+    alpha: np.ndarray | None = None  # (H, W) uint8
+    icc: bytes | None = None
+    exif: bytes | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def open_image(source: str | Path) -> Image.Image:
+    """Open an image file with a clear error for non-images and decompression bombs."""
+    try:
+        with Image.open(source) as im:
+            check_dimensions(*im.size)
+            im.load()
+            return im
+    except FileNotFoundError:
+        raise InvalidInputError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{source}: is a directory") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise InvalidInputError(f"{source}: not a readable image ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"{source}: cannot read image ({exc})") from None
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise InvalidInputError(f"arrays must be uint8, got {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
+        return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
+    raise InvalidInputError(f"array shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+
+
+def _exif_without_orientation(image: Image.Image) -> bytes | None:
+    exif = image.getexif()
+    if not exif:
+        return None
+    if ORIENTATION_TAG in exif:
+        exif[ORIENTATION_TAG] = 1
+    return exif.tobytes()
+
+
+def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool = True) -> PreparedImage:
+    """Normalise any supported input to a PreparedImage."""
+    if isinstance(source, np.ndarray):
+        image = _from_array(source)
+    elif isinstance(source, Image.Image):
+        image = source
+    else:
+        image = open_image(source)
+    check_dimensions(*image.size)
+    icc = image.info.get("icc_profile") if keep_metadata else None
+    exif = _exif_without_orientation(image) if keep_metadata else None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block must not stop the image from coding
+        pass
+    notes: list[str] = []
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        gray = np.clip(np.round(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
+        notes.append(f"input mode {mode} was coded at 8-bit precision; decodes to mode L")
+        image, mode = Image.fromarray(gray, "L"), "L"
+    if mode == "1":
+        image, mode = image.convert("L"), "L"
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        mode = image.mode
+    if mode == "PA":
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("L", "LA"):
+        alpha = np.asarray(image.getchannel("A")) if mode == "LA" else None
+        gray = np.asarray(image.getchannel("L"))
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+        return PreparedImage(rgb, ColorMode.LA if alpha is not None else ColorMode.L, alpha, icc, exif, notes)
+    if mode == "RGBA":
+        alpha = np.asarray(image.getchannel("A"))
+        return PreparedImage(np.asarray(image.convert("RGB")), ColorMode.RGBA, alpha, icc, exif, notes)
+    if mode != "RGB":
+        if mode == "CMYK":
+            notes.append("CMYK input was converted to RGB")
+            icc = None  # a CMYK profile does not describe the RGB pixels
+        image = image.convert("RGB")
+    return PreparedImage(np.asarray(image), ColorMode.RGB, None, icc, exif, notes)
+
+
+def pack_alpha(alpha: np.ndarray) -> bytes:
+    """Lossless alpha: zlib of the row-differenced plane (smooth alpha compresses well)."""
+    diff = np.diff(alpha.astype(np.int16), axis=1, prepend=0).astype(np.uint8)
+    return zlib.compress(diff.tobytes(), 9)
+
+
+def unpack_alpha(data: bytes, width: int, height: int) -> np.ndarray:
+    try:
+        raw = zlib.decompressobj().decompress(data, width * height + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"corrupt alpha section: {exc}") from None
+    if len(raw) != width * height:
+        raise InvalidInputError("corrupt alpha section: wrong size")
+    diff = np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
+    return np.cumsum(diff, axis=1, dtype=np.uint64).astype(np.uint8)
+
+
+def finish(rgb: np.ndarray, mode: ColorMode, alpha: np.ndarray | None) -> Image.Image:
+    """Decoded RGB (+ alpha) -> a PIL image in the mode the file records."""
+    if mode in (ColorMode.L, ColorMode.LA):
+        gray = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        image = Image.fromarray(gray, "L")
+    else:
+        image = Image.fromarray(rgb, "RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(alpha, "L"))
+    return image

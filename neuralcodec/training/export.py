@@ -1,0 +1,120 @@
+"""Training checkpoint -> compact inference weights (+ what is needed to resume training).
+
+The file holds: the conv transforms and gains (fp16, gains fp32), h_s in exact integer
+form (see neuralcodec.exact), integer probability tables for z (from CompressAI's
+EntropyBottleneck) and for y (quantised Gaussians over a fixed scale table), and the
+EntropyBottleneck's own parameters so training can resume from the exported file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
+from neuralcodec.exact import quantize_hyper_synthesis
+from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.training.data import InMemoryCrops
+from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.zoo import WEIGHTS_FORMAT
+
+Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
+
+
+@torch.no_grad()
+def z_tables(model: TrainableHyperprior) -> TableSet:
+    """Per-channel integer pmfs of the hyper-latent on the integer grid (ẑ = round(z))."""
+    eb = model.entropy_bottleneck
+    q = eb.quantiles.detach().float()[:, 0, :]
+    lo = torch.floor(q[:, 0]).long() - Z_TAIL_MARGIN
+    hi = torch.ceil(q[:, 2]).long() + Z_TAIL_MARGIN
+    pmfs, offsets = [], []
+    for c in range(q.shape[0]):
+        k = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float32)
+        grid = torch.zeros(q.shape[0], 1, len(k))
+        grid[c, 0] = k
+        lower = eb._logits_cumulative(grid - 0.5, stop_gradient=True)[c, 0].double()
+        upper = eb._logits_cumulative(grid + 0.5, stop_gradient=True)[c, 0].double()
+        cdf_lo, cdf_hi = torch.sigmoid(lower), torch.sigmoid(upper)
+        cdf_lo[0], cdf_hi[-1] = 0.0, 1.0  # fold the tails into the end bins
+        pmfs.append((cdf_hi - cdf_lo).clamp_min(0).numpy())
+        offsets.append(int(lo[c]))
+    return TableSet.from_pmfs(pmfs, offsets)
+
+
+def calibration_images(data_dir: Path, count: int = 16) -> torch.Tensor:
+    """Training crops (never evaluation images) used to size h_s's fixed-point formats."""
+    return InMemoryCrops(data_dir, 256, seed=123, progress=False).batch(count)
+
+
+@torch.no_grad()
+def calibration_z(model: TrainableHyperprior, images: torch.Tensor) -> torch.Tensor:
+    """Rounded hyper-latents of ``images`` at every gain level."""
+    t = model.transforms
+    zs = []
+    for level in np.linspace(0, t.config.levels - 1, 4):
+        gain, _ = t.gains(torch.full((images.shape[0],), float(level)))
+        zs.append(torch.round(t.h_a(t.g_a(images) * gain)))
+    return torch.cat(zs)
+
+
+def load_checkpoint(path: Path) -> TrainableHyperprior:
+    run_config = json.loads((path.parent / "config.json").read_text())["config"]
+    model = TrainableHyperprior(HyperpriorConfig(**run_config), bf16=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    model.meta_step = ckpt["step"]  # type: ignore[attr-defined]
+    return model.eval()
+
+
+def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tensor, meta: dict) -> Path:
+    """Write the weights file atomically; ``images`` calibrate h_s. Returns the path."""
+    model.entropy_bottleneck.update(force=True)
+    exact = quantize_hyper_synthesis(model.transforms.h_s, calibration_z(model, images))
+    transforms = {
+        k: (v.float() if "gain" in k else v.half())
+        for k, v in model.transforms.state_dict().items()
+        if not k.startswith("h_s.")
+    }
+    eb_state = {k: v for k, v in model.entropy_bottleneck.state_dict().items() if not k.startswith("_")}
+    table = scale_table()
+    state = {
+        "format": WEIGHTS_FORMAT,
+        "name": name,
+        "config": model.transforms.config.to_dict(),
+        "transforms": transforms,
+        "h_s_exact": exact.state_dict(),
+        "z_tables": z_tables(model).to_dict(),
+        "scale_table": torch.from_numpy(table),
+        "y_tables": gaussian_tables(table).to_dict(),
+        "entropy_bottleneck": eb_state,
+        "meta": meta,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("checkpoint", type=Path, help="runs/NAME/last.ckpt")
+    p.add_argument("--name", required=True, help="model name, e.g. msssim")
+    p.add_argument("--out", type=Path, help="default: neuralcodec/weights/NAME.pt")
+    p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")
+    args = p.parse_args(argv)
+    model = load_checkpoint(args.checkpoint)
+    out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
+    meta = {"steps": int(model.meta_step), "checkpoint": str(args.checkpoint)}  # type: ignore[attr-defined]
+    export(model, args.name, out, calibration_images(args.data), meta)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

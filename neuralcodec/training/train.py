@@ -1,0 +1,275 @@
+"""Train a variable-rate hyperprior on a CPU (bf16 + channels_last) or GPUs (torchrun).
+
+Resumes from ``runs/NAME/last.ckpt`` when present (same machine, later session), else
+from exported weights (``--init``, e.g. the shipped model), so training carries on across
+sessions without committing optimizer state. The learning rate warms up, stays flat, and
+decays over the last part of the run, whichever of ``--steps`` or ``--minutes`` ends first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.training.data import InMemoryCrops
+from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
+from neuralcodec.training.loss import rate_distortion_loss
+from neuralcodec.training.model import TrainableHyperprior
+
+DEFAULT_LAMBDAS = {"mse": (0.0018, 0.0932), "ms-ssim": (2.4, 220.0)}
+DEFAULT_TRAIN_DIR = Path("../shared/datasets/train")
+DEFAULT_EVAL_DIR = Path("../shared/datasets/kodak")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--name", required=True, help="run name; checkpoints go to runs/NAME")
+    p.add_argument("--metric", choices=["mse", "ms-ssim"], default="ms-ssim")
+    p.add_argument("--data", type=Path, default=DEFAULT_TRAIN_DIR, help="folder of training images")
+    p.add_argument(
+        "--eval-dir", type=Path, default=DEFAULT_EVAL_DIR, help="evaluation images (never trained on)"
+    )
+    p.add_argument("--eval-images", type=int, default=6)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--init", type=Path, help="exported weights to start from when there is no checkpoint")
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--minutes", type=float, default=math.inf, help="wall-clock budget of this run")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr-final", type=float, default=2e-5)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--decay-start", type=float, default=0.8, help="fraction of the run after which lr decays")
+    p.add_argument("--N", type=int, default=128)
+    p.add_argument("--M", type=int, default=192)
+    p.add_argument("--levels", type=int, default=6)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--no-bf16", action="store_true", help="train the transforms in float32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    return p.parse_args(argv)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def learning_rate(args: argparse.Namespace, step: int, progress: float) -> float:
+    """Linear warm-up, flat, then cosine decay to lr_final once progress > decay_start."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    if progress <= args.decay_start:
+        return args.lr
+    t = min(1.0, (progress - args.decay_start) / (1 - args.decay_start))
+    return args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * t))
+
+
+def split_parameters(model: torch.nn.Module):
+    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    return main, aux
+
+
+def load_exported(model: TrainableHyperprior, path: Path) -> None:
+    """Start from exported inference weights (see neuralcodec.training.export)."""
+    exported = torch.load(path, map_location="cpu", weights_only=True)
+    model.transforms.load_state_dict({k: v.float() for k, v in exported["transforms"].items()})
+    model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
+
+
+def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHyperprior:
+    lmin, lmax = DEFAULT_LAMBDAS[args.metric]
+    config = HyperpriorConfig(
+        N=args.N, M=args.M, levels=args.levels, lambda_min=lmin, lambda_max=lmax, metric=args.metric
+    )
+    model = TrainableHyperprior(config, bf16=not args.no_bf16)
+    return model.to(device).to(memory_format=torch.channels_last)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = resolve_device(args.device)
+    rank = 0
+    if distributed:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed + rank)
+    random.seed(args.seed + rank)
+
+    run_dir = args.runs_dir / args.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(args, device)
+    main_params, aux_params = split_parameters(model)
+    optimizer = torch.optim.Adam(main_params, lr=args.lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
+    step = 0
+    ckpt_path = run_dir / "last.ckpt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        step = ckpt["step"]
+        if rank == 0:
+            print(f"resumed {ckpt_path} at step {step}")
+    elif args.init:
+        load_exported(model, args.init)
+        if rank == 0:
+            print(f"initialised from exported weights {args.init}")
+    if rank == 0:
+        (run_dir / "config.json").write_text(
+            json.dumps({**vars(args), "config": model.transforms.config.to_dict()}, default=str, indent=1)
+        )
+
+    net = model
+    if distributed:
+        net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+
+    data = InMemoryCrops(args.data, args.crop, seed=args.seed + 1000 * rank + step, progress=rank == 0)
+    eval_images = (
+        load_eval_images(args.eval_dir, args.eval_images) if rank == 0 and args.eval_dir.is_dir() else []
+    )
+    jpeg = jpeg_curve(eval_images) if eval_images else None
+    eval_levels = [i * (args.levels - 1) / 3 for i in range(4)]
+
+    log_path = run_dir / "log.csv"
+    new_log = not log_path.exists()
+    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    log = csv.writer(log_file) if log_file else None
+    if log and new_log:
+        log.writerow(
+            [
+                "step",
+                "wall_s",
+                "lr",
+                "loss",
+                "bpp",
+                "distortion",
+                "img_per_s",
+                "eval_bd_psnr",
+                "eval_bd_msssim",
+                "eval_curve",
+            ]
+        )
+
+    start = time.time()
+    first_step = step
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    levels = args.levels
+    running: dict[str, float] = {}
+    while step < args.steps:
+        elapsed_min = (time.time() - start) / 60
+        progress = max((step - first_step) / max(1, args.steps - first_step), elapsed_min / args.minutes)
+        if progress >= 1.0:
+            break
+        lr = learning_rate(args, step, progress)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = data.batch(args.batch_size).to(device).contiguous(memory_format=torch.channels_last)
+        level = torch.rand(args.batch_size, device=device) * (levels - 1)
+        out = net(x, level)
+        parts = rate_distortion_loss(out, x, model.transforms.lambda_at(level), args.metric)
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        optimizer.step()
+        aux_loss = model.aux_loss()
+        aux_optimizer.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        if distributed:
+            for p in aux_params:
+                dist.all_reduce(p.grad)
+                p.grad /= dist.get_world_size()
+        aux_optimizer.step()
+        step += 1
+
+        for k, v in parts.items():
+            running[k] = 0.98 * running.get(k, v.item()) + 0.02 * v.item()
+        if rank != 0:
+            continue
+        bar.update(1)
+        rate = (
+            (step - first_step)
+            * args.batch_size
+            * (dist.get_world_size() if distributed else 1)
+            / (time.time() - start)
+        )
+        bar.set_postfix(
+            loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
+        )
+        row_eval = ["", "", ""]
+        if eval_images and step % args.eval_every == 0:
+            result = evaluate(model, eval_images, eval_levels, jpeg, device)
+            row_eval = [
+                f"{result['bd_psnr']:.2f}",
+                f"{result['bd_ms-ssim']:.2f}",
+                json.dumps(result["curve"]),
+            ]
+            tqdm.write(
+                f"step {step}: BD-rate vs JPEG  PSNR {result['bd_psnr']:+.1f}%  "
+                f"MS-SSIM {result['bd_ms-ssim']:+.1f}%  bpp {[round(b, 3) for b in result['curve']['bpp']]}"
+            )
+        if step % 50 == 0 or row_eval[0]:
+            log.writerow(
+                [
+                    step,
+                    f"{time.time() - start:.1f}",
+                    f"{lr:.2e}",
+                    f"{running['loss']:.5f}",
+                    f"{running['bpp']:.5f}",
+                    f"{running['distortion']:.5f}",
+                    f"{rate:.2f}",
+                    *row_eval,
+                ]
+            )
+            log_file.flush()
+        if step % args.checkpoint_every == 0:
+            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step)
+    if rank == 0:
+        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step)
+        bar.close()
+        print(f"stopped at step {step}; checkpoint {ckpt_path}")
+    if distributed:
+        dist.destroy_process_group()
+
+
+def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int) -> None:
+    """Full training state, kept out of git (runs/ is ignored); written atomically."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "aux_optimizer": aux_optimizer.state_dict(),
+            "step": step,
+        },
+        tmp,
+    )
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

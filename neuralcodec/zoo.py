@@ -1,0 +1,96 @@
+"""Shipped models: where their weights live, how they load, and which one is default.
+
+Weights are plain tensors saved with torch.save (loaded with ``weights_only=True``), so
+inference needs neither CompressAI nor pickle of arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralcodec.entropy_models import TableSet
+from neuralcodec.errors import ModelNotFoundError
+from neuralcodec.exact import ExactHyperSynthesis
+from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "msssim"
+WEIGHTS_FORMAT = 1
+
+
+@dataclass
+class LoadedModel:
+    """Everything the codec needs from one weights file."""
+
+    name: str
+    digest: bytes  # first 8 bytes of the file's sha256: written into every stream
+    config: HyperpriorConfig
+    transforms: HyperpriorTransforms
+    hyper_synthesis: ExactHyperSynthesis
+    z_tables: TableSet
+    y_tables: TableSet
+    scale_table: np.ndarray
+    meta: dict
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".pt" and path.is_file():
+        return path
+    shipped = WEIGHTS_DIR / f"{name_or_path}.pt"
+    if shipped.is_file():
+        return shipped
+    raise ModelNotFoundError(
+        f"model {str(name_or_path)!r} not found; shipped models: {', '.join(available_models()) or 'none'}"
+    )
+
+
+def file_digest(path: Path) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()[:8]
+
+
+@lru_cache(maxsize=8)
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
+    """Load (once per process) a shipped model by name, or a weights file by path."""
+    path = resolve_model_path(name_or_path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format") != WEIGHTS_FORMAT:
+        raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
+    config = HyperpriorConfig(**state["config"])
+    transforms = HyperpriorTransforms(config)
+    hyper = ExactHyperSynthesis.from_state_dict(state["h_s_exact"])
+    load_transforms(transforms, state["transforms"], hyper)
+    transforms.eval().requires_grad_(False)
+    return LoadedModel(
+        name=state["name"],
+        digest=file_digest(path),
+        config=config,
+        transforms=transforms,
+        hyper_synthesis=hyper,
+        z_tables=TableSet.from_dict(state["z_tables"]),
+        y_tables=TableSet.from_dict(state["y_tables"]),
+        scale_table=state["scale_table"].numpy(),
+        meta=state.get("meta", {}),
+    )
+
+
+def load_transforms(transforms: HyperpriorTransforms, weights: dict, hyper: ExactHyperSynthesis) -> None:
+    """Fill float transforms from exported weights; h_s comes from its integer form."""
+    state = {k: v.float() for k, v in weights.items()}
+    convs = [m for m in transforms.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    for module, (w, b) in zip(convs, hyper.to_float_module_weights()):
+        prefix = next(n for n, m in transforms.named_modules() if m is module)
+        state[f"{prefix}.weight"] = w.float()
+        state[f"{prefix}.bias"] = b.float()
+    transforms.load_state_dict(state)

@@ -1,0 +1,80 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neuralcodec
+from neuralcodec.container import unpack
+from neuralcodec.errors import InvalidInputError, ModelMismatchError
+
+
+@pytest.mark.parametrize(
+    "size", [(1, 1), (1, 17), (17, 1), (63, 65), (65, 63), (64, 64), (31, 130), (130, 31)]
+)
+def test_round_trip_any_size_decodes_to_exactly_that_size(tiny_model, make_image, size):
+    h, w = size
+    data = neuralcodec.compress(make_image(h, w, seed=h + w), quality=50, model=tiny_model)
+    assert data[:4] == b"NCDC"
+    image = neuralcodec.decompress(data, model=tiny_model)
+    assert image.size == (w, h)
+    assert image.mode == "RGB"
+
+
+def test_accepts_pil_images_paths_and_arrays_alike(tiny_model, image, tmp_path):
+    path = tmp_path / "in.png"
+    Image.fromarray(image).save(path)
+    from_array = neuralcodec.compress(image, 40, tiny_model)
+    assert neuralcodec.compress(Image.fromarray(image), 40, tiny_model) == from_array
+    assert neuralcodec.compress(path, 40, tiny_model) == from_array
+    assert neuralcodec.compress(str(path), 40, tiny_model) == from_array
+
+
+def test_file_bits_stay_within_one_percent_of_the_estimate(tiny_model, make_image):
+    data, stats = neuralcodec.compress_with_stats(make_image(256, 320, seed=2), 90, tiny_model)
+    header_bits = (len(data) - stats.actual_bits // 8) * 8
+    assert stats.actual_bits <= 1.01 * stats.estimated_bits + 64
+    assert len(data) * 8 == stats.actual_bits + header_bits
+
+
+def test_quality_is_recorded_and_rate_grows_with_it(tiny_model, make_image):
+    img = make_image(128, 128, seed=4)
+    sizes = [len(neuralcodec.compress(img, q, tiny_model)) for q in (0, 50, 100)]
+    assert unpack(neuralcodec.compress(img, 33.5, tiny_model)).header.quality == pytest.approx(33.5)
+    assert sizes[0] <= sizes[1] <= sizes[2]
+
+
+@pytest.mark.parametrize("quality", [-1, 100.5, float("nan")])
+def test_quality_outside_range_is_refused(tiny_model, image, quality):
+    with pytest.raises(ValueError):
+        neuralcodec.compress(image, quality, tiny_model)
+
+
+def test_a_file_made_with_other_weights_names_the_model_it_needs(tiny_model, image, tmp_path):
+    data = bytearray(neuralcodec.compress(image, 50, tiny_model))
+    other = tmp_path / "other.pt"
+    other.write_bytes(tiny_model.read_bytes() + b"\0")  # same tensors, different file hash
+    with pytest.raises(ModelMismatchError, match="tiny"):
+        neuralcodec.decompress(bytes(data), model=other)
+
+
+def test_unknown_model_name_in_file_is_reported(image, tiny_model):
+    data = neuralcodec.compress(image, 50, tiny_model)
+    with pytest.raises(ModelMismatchError, match="not installed"):
+        neuralcodec.decompress(data)  # 'tiny' is not a shipped model
+
+
+def test_non_image_input_is_a_clean_error(tmp_path, tiny_model):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("hello")
+    with pytest.raises(InvalidInputError):
+        neuralcodec.compress(bogus, 50, tiny_model)
+    with pytest.raises(InvalidInputError):
+        neuralcodec.compress(tmp_path / "missing.png", 50, tiny_model)
+
+
+def test_decompress_result_saves_as_png(tiny_model, image):
+    out = neuralcodec.decompress(neuralcodec.compress(image, 50, tiny_model), model=tiny_model)
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    assert np.asarray(Image.open(buf)).shape == image.shape

@@ -1,0 +1,51 @@
+"""Encode under one CPU configuration, decode under others: the latents must match bit for bit.
+
+float32 convolutions differ between thread counts and instruction sets on this CPU; the
+exact hyper-synthesis is what keeps the entropy coder's probabilities identical.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuralcodec.zoo import WEIGHTS_DIR
+
+WORKER = Path(__file__).parent / "determinism_worker.py"
+THREADS = ["1", "2"]
+ISAS = [{}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}]
+CONFIGS = [dict(isa, OMP_NUM_THREADS=t) for t in THREADS for isa in ISAS]
+
+
+def run(env_extra: dict, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")}
+    env.update(env_extra)
+    subprocess.run(
+        [sys.executable, str(WORKER), *args], env=env, check=True, capture_output=True, timeout=300
+    )
+
+
+def model_under_test(tiny_model: Path) -> str:
+    """The shipped default model when present (realistic scales), else the tiny fixture."""
+    shipped = WEIGHTS_DIR / "msssim.pt"
+    return str(shipped if shipped.exists() else tiny_model)
+
+
+@pytest.mark.parametrize("encoder", [0, 4], ids=["enc-1thread-default", "enc-2threads-sse41"])
+def test_decoded_latents_identical_across_threads_and_isas(tmp_path, tiny_model, make_image, encoder):
+    model = model_under_test(tiny_model)
+    np.save(tmp_path / "img.npy", make_image(96, 160, seed=11))
+    nc = tmp_path / "img.nc"
+    run(CONFIGS[encoder], "encode", model, str(tmp_path / "img.npy"), str(nc))
+    results = []
+    for i, config in enumerate(CONFIGS):
+        out = tmp_path / f"dec{i}.npz"
+        run(config, "decode", model, str(nc), str(out))
+        results.append(np.load(out))
+    for r in results[1:]:
+        assert np.array_equal(r["latents"], results[0]["latents"])
+        diff = np.abs(r["pixels"].astype(int) - results[0]["pixels"].astype(int))
+        assert diff.max() <= 8 and diff.mean() < 0.5

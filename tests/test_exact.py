@@ -1,0 +1,53 @@
+import copy
+
+import torch
+
+from neuralcodec.zoo import load_model
+
+
+def encoder_z(model, image) -> torch.Tensor:
+    """Rounded hyper-latent of a real encode: the inputs h_s is calibrated for."""
+    x = torch.from_numpy(image).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    t = model.transforms
+    gain, _ = t.gains(torch.tensor([1.0]))
+    with torch.no_grad():
+        return torch.round(t.h_a(t.g_a(x) * gain)).double()
+
+
+def test_exact_hyper_synthesis_tracks_the_float_network(tiny_model, make_image):
+    model = load_model(tiny_model)
+    z = encoder_z(model, make_image(128, 192, seed=5))
+    scales, means = model.hyper_synthesis(z)
+    ref = copy.deepcopy(model.transforms.h_s).double()(z)
+    ref_scales, ref_means = ref.chunk(2, dim=1)
+    tol = 1e-3 * float(ref.abs().max()) + 1e-3
+    assert (scales - ref_scales).abs().max() < tol
+    assert (means - ref_means).abs().max() < tol
+
+
+def test_exact_outputs_are_dyadic_and_repeatable_across_thread_counts(tiny_model):
+    model = load_model(tiny_model)
+    z = torch.randint(-5, 6, (1, model.config.N, 5, 7)).double()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = model.hyper_synthesis(z)
+        torch.set_num_threads(2)
+        b = model.hyper_synthesis(z)
+    finally:
+        torch.set_num_threads(before)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    shift = model.hyper_synthesis.layers[-1].weight_shift + model.hyper_synthesis.layers[-2].output_shift
+    scaled = a[0] * 2.0**shift
+    assert torch.equal(scaled, scaled.round())
+
+
+def test_intermediate_sums_stay_below_two_to_the_53(tiny_model):
+    from neuralcodec.exact import ACTIVATION_MAX, WEIGHT_BITS
+
+    model = load_model(tiny_model)
+    for layer in model.hyper_synthesis.layers:
+        assert layer.weight.abs().max() < 2**WEIGHT_BITS
+        taps = layer.weight[0].numel() if not layer.transposed else layer.weight[:, 0].numel()
+        assert taps * 2**WEIGHT_BITS * ACTIVATION_MAX + layer.bias.abs().max() < 2**53
