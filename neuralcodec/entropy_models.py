@@ -14,13 +14,15 @@ import constriction
 import numpy as np
 import torch
 
+from neuralcodec.errors import InvalidInputError
+
 PRECISION = 24  # counts of a table sum to 2^PRECISION; constriction's default precision
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 128.0, 192
 GAUSSIAN_TAIL = 8.0  # y tables cover ±max(TAIL·σ, MIN_RADIUS)
 MIN_RADIUS = 15
 
 
-class CorruptStreamError(ValueError):
+class CorruptStreamError(InvalidInputError):
     """The entropy-coded data does not decode with these tables."""
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from neuralcodec.container import ColorMode, check_dimensions
+from neuralcodec.container import MAX_PIXELS, ColorMode, check_dimensions
 from neuralcodec.errors import InvalidInputError
 
 ORIENTATION_TAG = 0x0112
@@ -35,7 +35,13 @@ class PreparedImage:
 
 
 def open_image(source: str | Path) -> Image.Image:
-    """Open an image file with a clear error for non-images and decompression bombs."""
+    """Open an image file with a clear error for non-images and oversized images.
+
+    Pillow's decompression-bomb guard (~179 Mpx) is raised to the codec's own limit for
+    this call: the codec checks the size itself before decoding any pixel.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(source) as im:
             check_dimensions(*im.size)
@@ -51,6 +57,8 @@ def open_image(source: str | Path) -> Image.Image:
         if isinstance(exc, InvalidInputError):
             raise
         raise InvalidInputError(f"{source}: cannot read image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _from_array(array: np.ndarray) -> Image.Image:
@@ -62,9 +70,11 @@ def _from_array(array: np.ndarray) -> Image.Image:
 
 
 def _exif_without_orientation(image: Image.Image) -> bytes | None:
-    exif = image.getexif()
-    if not exif:
+    """The image's EXIF with Orientation = 1 (a copy: the image's own EXIF is untouched)."""
+    if not image.getexif():
         return None
+    exif = Image.Exif()
+    exif.load(image.getexif().tobytes())
     if ORIENTATION_TAG in exif:
         exif[ORIENTATION_TAG] = 1
     return exif.tobytes()

@@ -47,9 +47,9 @@ def z_tables(model: TrainableHyperprior) -> TableSet:
     return TableSet.from_pmfs(pmfs, offsets)
 
 
-def calibration_images(data_dir: Path, count: int = 16) -> torch.Tensor:
+def calibration_images(data_dir: Path, count: int = 16, crop: int = 256) -> torch.Tensor:
     """Training crops (never evaluation images) used to size h_s's fixed-point formats."""
-    return InMemoryCrops(data_dir, 256, seed=123, progress=False).batch(count)
+    return InMemoryCrops(data_dir, crop, seed=123, progress=False).batch(count)
 
 
 @torch.no_grad()
@@ -108,11 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", required=True, help="model name, e.g. msssim")
     p.add_argument("--out", type=Path, help="default: neuralcodec/weights/NAME.pt")
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")
+    p.add_argument("--calibration-crop", type=int, default=256)
     args = p.parse_args(argv)
     model = load_checkpoint(args.checkpoint)
     out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
     meta = {"steps": int(model.meta_step), "checkpoint": str(args.checkpoint)}  # type: ignore[attr-defined]
-    export(model, args.name, out, calibration_images(args.data), meta)
+    export(model, args.name, out, calibration_images(args.data, crop=args.calibration_crop), meta)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -21,11 +21,13 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
 from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.zoo import load_transforms
 
 DEFAULT_LAMBDAS = {"mse": (0.0018, 0.0932), "ms-ssim": (2.4, 220.0)}
 DEFAULT_TRAIN_DIR = Path("../shared/datasets/train")
@@ -90,7 +92,8 @@ def split_parameters(model: torch.nn.Module):
 def load_exported(model: TrainableHyperprior, path: Path) -> None:
     """Start from exported inference weights (see neuralcodec.training.export)."""
     exported = torch.load(path, map_location="cpu", weights_only=True)
-    model.transforms.load_state_dict({k: v.float() for k, v in exported["transforms"].items()})
+    hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"])
+    load_transforms(model.transforms, exported["transforms"], hyper)
     model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
 
 

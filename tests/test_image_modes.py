@@ -1,0 +1,116 @@
+"""Every image mode a user has, and the metadata that travels with it."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neuralcodec
+from neuralcodec.container import ColorMode
+from neuralcodec.image_modes import ORIENTATION_TAG, pack_alpha, prepare, unpack_alpha
+
+
+def round_trip(image: Image.Image, tiny_model, **kw) -> tuple[Image.Image, bytes]:
+    data = neuralcodec.compress(image, 80, tiny_model)
+    return neuralcodec.decompress(data, model=tiny_model, **kw), data
+
+
+@pytest.fixture
+def rgb(image) -> Image.Image:
+    return Image.fromarray(image)
+
+
+def test_rgb_stays_rgb(rgb, tiny_model):
+    out, _ = round_trip(rgb, tiny_model)
+    assert out.mode == "RGB" and out.size == rgb.size
+
+
+def test_grayscale_is_coded_as_grayscale_and_decodes_to_L(rgb, tiny_model):
+    gray = rgb.convert("L")
+    out, data = round_trip(gray, tiny_model)
+    assert out.mode == "L" and out.size == gray.size
+    assert neuralcodec.read_header(data).header.mode == ColorMode.L
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_travels_losslessly(rgb, tiny_model, mode):
+    base = rgb.convert(mode[:-1])
+    alpha = np.tile(np.arange(96, dtype=np.uint8) * 2, (64, 1))
+    alpha[10:20, 10:30] = 0
+    base.putalpha(Image.fromarray(alpha))
+    out, _ = round_trip(base, tiny_model)
+    assert out.mode == mode
+    assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def test_palette_and_one_bit_images_expand(rgb, tiny_model):
+    out, _ = round_trip(rgb.convert("P"), tiny_model)
+    assert out.mode == "RGB"
+    out, _ = round_trip(rgb.convert("1"), tiny_model)
+    assert out.mode == "L"
+
+
+def test_palette_with_transparency_keeps_it(rgb, tiny_model):
+    p = rgb.convert("P")
+    p.info["transparency"] = 0
+    out, _ = round_trip(p, tiny_model)
+    assert out.mode == "RGBA"
+
+
+def test_cmyk_is_converted_with_a_note(rgb, tiny_model):
+    out, data = round_trip(rgb.convert("CMYK"), tiny_model)
+    assert out.mode == "RGB"
+    assert b"CMYK" in data
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I"])
+def test_sixteen_bit_is_coded_at_eight_bits_with_a_note(tiny_model, mode):
+    ramp = (np.arange(64 * 96, dtype=np.int32).reshape(64, 96) * 10).astype(np.uint16)
+    image = Image.fromarray(ramp)  # uint16 -> mode I;16
+    image = image.convert(mode) if mode == "I" else image
+    assert image.mode == mode
+    data, stats = neuralcodec.compress_with_stats(image, 80, tiny_model)
+    assert any("8-bit" in n for n in stats.notes)
+    out = neuralcodec.decompress(data, model=tiny_model)
+    assert out.mode == "L"
+
+
+def test_sixteen_bit_png_file(tmp_path, tiny_model):
+    ramp = (np.arange(32 * 40).reshape(32, 40) * 50).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    out, _ = round_trip(Image.open(path), tiny_model)
+    assert out.mode == "L" and out.size == (40, 32)
+
+
+def test_exif_orientation_is_applied_and_reset(rgb, tiny_model):
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 6  # rotate 90° clockwise to display
+    exif[0x010F] = "TestCam"  # Make
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    photo = Image.open(io.BytesIO(buf.getvalue()))
+    out, _ = round_trip(photo, tiny_model)
+    assert out.size == (64, 96)  # upright: width and height swapped
+    carried = Image.Exif()
+    carried.load(out.info["exif"])
+    assert carried[ORIENTATION_TAG] == 1 and carried[0x010F] == "TestCam"
+
+
+def test_icc_profile_travels_and_strip_drops_it(rgb, tiny_model):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb.info["icc_profile"] = icc
+    out, data = round_trip(rgb, tiny_model)
+    assert out.info["icc_profile"] == icc
+    stripped = neuralcodec.decompress(data, model=tiny_model, strip=True)
+    assert "icc_profile" not in stripped.info
+    assert len(neuralcodec.compress(prepare(rgb, keep_metadata=False), 80, tiny_model)) < len(data)
+
+
+def test_alpha_packing_round_trip_on_random_planes():
+    rng = np.random.default_rng(0)
+    plane = rng.integers(0, 256, (17, 23), dtype=np.uint8)
+    assert np.array_equal(unpack_alpha(pack_alpha(plane), 23, 17), plane)

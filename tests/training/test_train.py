@@ -1,0 +1,91 @@
+"""Training runs, resumes, exports and scales out (DDP with 2 local processes)."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("compressai")
+
+import neuralcodec  # noqa: E402
+from neuralcodec.training.export import main as export_main  # noqa: E402
+from neuralcodec.training.train import learning_rate, parse_args  # noqa: E402
+from neuralcodec.training.train import main as train_main
+
+TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
+
+
+@pytest.fixture
+def folders(tmp_path, make_image):
+    train, evaluation = tmp_path / "train", tmp_path / "eval"
+    train.mkdir()
+    evaluation.mkdir()
+    for i in range(4):
+        Image.fromarray(make_image(96, 128, seed=i)).save(train / f"t{i}.png")
+    for i in range(2):
+        Image.fromarray(make_image(192, 192, seed=10 + i)).save(evaluation / f"e{i}.png")
+    return train, evaluation
+
+
+def args_for(tmp_path, folders, steps, name="run"):
+    train, evaluation = folders
+    return [
+        "--name", name, "--runs-dir", str(tmp_path / "runs"), "--data", str(train),
+        "--eval-dir", str(evaluation), "--eval-every", "3", "--eval-images", "2",
+        "--steps", str(steps), "--warmup", "2", "--checkpoint-every", "2", "--threads", "1", *TINY,
+    ]  # fmt: skip
+
+
+def test_train_resume_export_and_compress(tmp_path, folders):
+    train_main(args_for(tmp_path, folders, 3))
+    run = tmp_path / "runs" / "run"
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert rows and rows[-1]["eval_bd_psnr"] != ""  # evaluation ran at step 3
+    assert torch.load(run / "last.ckpt", weights_only=False)["step"] == 3
+    train_main(args_for(tmp_path, folders, 5))  # resumes from the checkpoint
+    assert torch.load(run / "last.ckpt", weights_only=False)["step"] == 5
+
+    weights = tmp_path / "model.pt"
+    export_main(
+        [str(run / "last.ckpt"), "--name", "unit", "--out", str(weights)]
+        + ["--data", str(folders[0]), "--calibration-crop", "64"]
+    )
+    image = Image.open(next(folders[0].iterdir()))
+    data = neuralcodec.compress(image, 50, weights)
+    assert neuralcodec.decompress(data, model=weights).size == image.size
+
+    # A new run initialised from the exported weights starts where the export left off.
+    train_main([*args_for(tmp_path, folders, 1, name="from-export"), "--init", str(weights)])
+    assert (tmp_path / "runs" / "from-export" / "last.ckpt").exists()
+
+
+def test_training_refuses_evaluation_folders(tmp_path):
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    with pytest.raises(ValueError, match="evaluation set"):
+        train_main(["--name", "x", "--runs-dir", str(tmp_path), "--data", str(kodak), *TINY])
+
+
+def test_learning_rate_schedule_warms_up_holds_and_decays():
+    args = parse_args(["--name", "x", "--lr", "1e-3", "--lr-final", "1e-5", "--warmup", "10"])
+    assert learning_rate(args, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(args, 50, 0.5) == pytest.approx(1e-3)
+    assert learning_rate(args, 99, 1.0) == pytest.approx(1e-5)
+    assert 1e-5 < learning_rate(args, 90, 0.9) < 1e-3
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tmp_path, folders):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "neuralcodec.training.train", *args_for(tmp_path, folders, 2, name="ddp"), "--device", "cpu",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert torch.load(tmp_path / "runs" / "ddp" / "last.ckpt", weights_only=False)["step"] == 2
