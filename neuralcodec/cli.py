@@ -248,6 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        if getattr(args, "device", "auto") != "auto":
+            from neuralcodec.codec import resolve_device
+            from neuralcodec.errors import DeviceUnavailableError
+
+            try:
+                resolve_device(args.device)
+            except DeviceUnavailableError as exc:
+                raise UsageError(str(exc)) from None
         return args.func(args)
     except UsageError as exc:
         print(f"ncodec: {exc}", file=sys.stderr)

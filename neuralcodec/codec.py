@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
+from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.tiling import run_tiled, tensor_reader
 from neuralcodec.zoo import LoadedModel
@@ -49,8 +50,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA device is available")
-    return torch.device(device)
+        raise DeviceUnavailableError("CUDA was requested (--device cuda) but no CUDA device is available")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise DeviceUnavailableError(f"unknown device {device!r}; use auto, cpu or cuda") from None
 
 
 def quality_to_level(model: LoadedModel, quality: float) -> float:

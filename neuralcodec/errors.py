@@ -17,3 +17,7 @@ class ModelMismatchError(InvalidInputError):
 
 class ModelNotFoundError(NeuralCodecError, LookupError):
     """No shipped model and no file of that name."""
+
+
+class DeviceUnavailableError(NeuralCodecError, ValueError):
+    """The requested compute device does not exist here."""

@@ -128,3 +128,13 @@ def test_console_script_runs_without_traceback(tmp_path):
     )
     assert proc.returncode == EXIT_BAD_INPUT
     assert "Traceback" not in proc.stderr and "no such file" in proc.stderr
+
+
+def test_unavailable_device_is_a_usage_error(png, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert run("compress", png, "--device", "cuda") == EXIT_USAGE
+    assert "CUDA" in capsys.readouterr().err
+    assert run("compress", png, "--device", "tpu9") == EXIT_USAGE
