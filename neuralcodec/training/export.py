@@ -9,6 +9,7 @@ EntropyBottleneck's own parameters so training can resume from the exported file
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 from pathlib import Path
@@ -63,13 +64,37 @@ def calibration_z(model: TrainableHyperprior, images: torch.Tensor) -> torch.Ten
     return torch.cat(zs)
 
 
-def load_checkpoint(path: Path) -> TrainableHyperprior:
-    run_config = json.loads((path.parent / "config.json").read_text())["config"]
-    model = TrainableHyperprior(HyperpriorConfig(**run_config), bf16=False)
+def load_checkpoint(path: Path) -> tuple[TrainableHyperprior, dict]:
+    """The model in a training checkpoint, and the metadata its model card needs."""
+    run = json.loads((path.parent / "config.json").read_text())
+    model = TrainableHyperprior(HyperpriorConfig(**run["config"]), bf16=False)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(ckpt["model"])
-    model.meta_step = ckpt["step"]  # type: ignore[attr-defined]
-    return model.eval()
+    history = ckpt.get("history") or [legacy_segment(path.parent, run, ckpt["step"])]
+    meta = {
+        "steps": sum(s["steps"] for s in history),
+        "cpu_hours": round(sum(s["wall_s"] * s["processes"] * s["threads"] for s in history) / 3600, 2),
+        "history": history,
+    }
+    return model.eval(), meta
+
+
+def legacy_segment(run_dir: Path, run: dict, step: int) -> dict:
+    """History of a checkpoint written before histories were recorded: from its run files."""
+    wall = 0.0
+    log = run_dir / "log.csv"
+    if log.exists():
+        rows = list(csv.DictReader(log.open()))
+        wall = float(rows[-1]["wall_s"]) if rows else 0.0
+    keys = ("batch_size", "crop", "lr", "lr_final", "metric", "data", "device")
+    segment = {
+        "run": run["name"],
+        "steps": step,
+        "wall_s": wall,
+        "processes": 1,
+        "threads": run["threads"] or 1,
+    }
+    return segment | {k: run[k] for k in keys}
 
 
 def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tensor, meta: dict) -> Path:
@@ -110,9 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")
     p.add_argument("--calibration-crop", type=int, default=256)
     args = p.parse_args(argv)
-    model = load_checkpoint(args.checkpoint)
+    model, meta = load_checkpoint(args.checkpoint)
     out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
-    meta = {"steps": int(model.meta_step), "checkpoint": str(args.checkpoint)}  # type: ignore[attr-defined]
     export(model, args.name, out, calibration_images(args.data, crop=args.calibration_crop), meta)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 

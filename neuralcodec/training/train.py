@@ -89,12 +89,31 @@ def split_parameters(model: torch.nn.Module):
     return main, aux
 
 
-def load_exported(model: TrainableHyperprior, path: Path) -> None:
-    """Start from exported inference weights (see neuralcodec.training.export)."""
+def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
+    """Start from exported inference weights; returns their training history."""
     exported = torch.load(path, map_location="cpu", weights_only=True)
     hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"])
     load_transforms(model.transforms, exported["transforms"], hyper)
     model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
+    return list(exported.get("meta", {}).get("history", []))
+
+
+def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_size: int, device) -> dict:
+    """One training run segment, for the model card (steps, CPU-hours, recipe)."""
+    return {
+        "run": args.name,
+        "steps": steps,
+        "wall_s": round(seconds, 1),
+        "processes": world_size,
+        "threads": args.threads or torch.get_num_threads(),
+        "device": str(device),
+        "batch_size": args.batch_size,
+        "crop": args.crop,
+        "lr": args.lr,
+        "lr_final": args.lr_final,
+        "metric": args.metric,
+        "data": str(args.data),
+    }
 
 
 def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHyperprior:
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
+    world_size = dist.get_world_size() if distributed else 1
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed + rank)
@@ -129,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.Adam(main_params, lr=args.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
     step = 0
+    history: list[dict] = []
     ckpt_path = run_dir / "last.ckpt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -136,10 +157,11 @@ def main(argv: list[str] | None = None) -> None:
         optimizer.load_state_dict(ckpt["optimizer"])
         aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         step = ckpt["step"]
+        history = ckpt.get("history", [])
         if rank == 0:
             print(f"resumed {ckpt_path} at step {step}")
     elif args.init:
-        load_exported(model, args.init)
+        history = load_exported(model, args.init)
         if rank == 0:
             print(f"initialised from exported weights {args.init}")
     if rank == 0:
@@ -205,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         if distributed:
             for p in aux_params:
                 dist.all_reduce(p.grad)
-                p.grad /= dist.get_world_size()
+                p.grad /= world_size
         aux_optimizer.step()
         step += 1
 
@@ -214,12 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         if rank != 0:
             continue
         bar.update(1)
-        rate = (
-            (step - first_step)
-            * args.batch_size
-            * (dist.get_world_size() if distributed else 1)
-            / (time.time() - start)
-        )
+        rate = (step - first_step) * args.batch_size * world_size / (time.time() - start)
         bar.set_postfix(
             loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
         )
@@ -250,16 +267,18 @@ def main(argv: list[str] | None = None) -> None:
             )
             log_file.flush()
         if step % args.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step)
+            segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
+            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
     if rank == 0:
-        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step)
+        segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
+        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
         bar.close()
         print(f"stopped at step {step}; checkpoint {ckpt_path}")
     if distributed:
         dist.destroy_process_group()
 
 
-def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int) -> None:
+def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int, history: list[dict]) -> None:
     """Full training state, kept out of git (runs/ is ignored); written atomically."""
     tmp = path.with_suffix(".tmp")
     torch.save(
@@ -268,6 +287,7 @@ def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int) -> N
             "optimizer": optimizer.state_dict(),
             "aux_optimizer": aux_optimizer.state_dict(),
             "step": step,
+            "history": history,
         },
         tmp,
     )

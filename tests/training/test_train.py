@@ -59,9 +59,13 @@ def test_train_resume_export_and_compress(tmp_path, folders):
     data = neuralcodec.compress(image, 50, weights)
     assert neuralcodec.decompress(data, model=weights).size == image.size
 
-    # A new run initialised from the exported weights starts where the export left off.
+    meta = torch.load(weights, weights_only=True)["meta"]
+    assert meta["steps"] == 5 and len(meta["history"]) == 2  # two run segments: 3 + 2 steps
+
+    # A new run initialised from the exported weights carries the history on.
     train_main([*args_for(tmp_path, folders, 1, name="from-export"), "--init", str(weights)])
-    assert (tmp_path / "runs" / "from-export" / "last.ckpt").exists()
+    ckpt = torch.load(tmp_path / "runs" / "from-export" / "last.ckpt", weights_only=False)
+    assert sum(s["steps"] for s in ckpt["history"]) == 6
 
 
 def test_training_refuses_evaluation_folders(tmp_path):
