@@ -71,7 +71,7 @@ def _run_batch(
             failures.append(str(exc))
             code = max(code, EXIT_USAGE)
         except (InvalidInputError, NeuralCodecError) as exc:
-            failures.append(f"{src}: {exc}")
+            failures.append(str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}")
             code = max(code, EXIT_BAD_INPUT)
         except OSError as exc:
             failures.append(f"{src}: {exc.strerror or exc}")

@@ -51,8 +51,10 @@ def open_image(source: str | Path) -> Image.Image:
         raise InvalidInputError(f"{source}: no such file") from None
     except IsADirectoryError:
         raise InvalidInputError(f"{source}: is a directory") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InvalidInputError(f"{source}: not a readable image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"{source}: image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise InvalidInputError(f"{source}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InvalidInputError):
             raise

@@ -138,3 +138,21 @@ def test_unavailable_device_is_a_usage_error(png, capsys):
     assert run("compress", png, "--device", "cuda") == EXIT_USAGE
     assert "CUDA" in capsys.readouterr().err
     assert run("compress", png, "--device", "tpu9") == EXIT_USAGE
+
+
+def test_image_claiming_absurd_dimensions_is_refused_before_decoding(tmp_path, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 70000, 70000, 8, 2, 0, 0, 0)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+    assert run("compress", bomb) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "too large" in err and err.count(str(bomb)) == 1
+    assert not bomb.with_suffix(".nc").exists()
