@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks.curves import curve_from_json, load_anchors
-from benchmarks.report import bd_msssim_rate, bd_psnr_rate
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks/ is a folder of the repository, not an installed package
+
+from benchmarks.curves import curve_from_json, load_anchors  # noqa: E402
+from benchmarks.report import bd_msssim_rate, bd_psnr_rate  # noqa: E402
+
 WEIGHTS = REPO / "neuralcodec" / "weights"
 RESULTS = REPO / "benchmarks" / "results" / "kodak"
 ANCHORS = REPO.parent / "shared" / "anchors"
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         "Adam at 1e-3; mixed quantisation (noise for the rate, straight-through rounding for the decoder); "
         "λ level sampled uniformly per sample.",
         "",
-        "## Kodak (24 images, real file sizes)",
+        f"## Kodak ({ours.meta.get('n_images', '?')} images, real file sizes)",
         "",
         "Command: `python -m benchmarks.rd --dataset kodak --codecs jpeg,neuralcodec` "
         f"(results in `benchmarks/results/kodak/neuralcodec-{args.name}.json`).",
