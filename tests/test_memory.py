@@ -51,7 +51,7 @@ def test_6000x4000_compress_and_decompress_under_3_gib(tmp_path):
     assert enc < 3 * GIB and dec < 3 * GIB
 
 
-@pytest.mark.slow
+@pytest.mark.huge
 def test_20000x20000_works(tiny_model):
     """The full pipeline at the largest documented size (tiny model: the structure, not the net)."""
     import neuralcodec
