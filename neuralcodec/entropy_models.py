@@ -96,8 +96,14 @@ def gaussian_tables(scales: np.ndarray) -> TableSet:
 
 
 def scale_indexes(scales: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Index of the smallest table scale >= each scale (deterministic comparisons only)."""
-    return np.clip(np.searchsorted(table, scales, side="left"), 0, len(table) - 1)
+    """Index of the table scale nearest to each scale in log space.
+
+    The bounds are the geometric midpoints sqrt(t_i·t_(i+1)): IEEE square roots and
+    comparisons are correctly rounded, so every machine picks the same index. Nearest (not
+    next-larger) halves the rate lost to the table's granularity.
+    """
+    midpoints = np.sqrt(table[:-1] * table[1:])
+    return np.searchsorted(midpoints, scales, side="left")
 
 
 def encode_groups(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> bytes:

@@ -44,10 +44,11 @@ def test_round_trip_and_rate_within_one_percent_of_estimate(tables):
     assert table_bits(symbols, index, tables) <= len(data) * 8 + 1
 
 
-def test_scale_index_picks_the_first_table_scale_not_below():
+def test_scale_index_picks_the_nearest_table_scale_in_log_space():
     table = scale_table()
-    idx = scale_indexes(np.array([0.0, table[0], table[5] + 1e-12, 1e9]), table)
-    assert list(idx) == [0, 0, 6, len(table) - 1]
+    mid = np.sqrt(table[5] * table[6])
+    scales = np.array([0.0, table[0], table[5] * 1.001, mid * 0.999, mid * 1.001, table[6], 1e9])
+    assert list(scale_indexes(scales, table)) == [0, 0, 5, 5, 6, 6, len(table) - 1]
 
 
 def test_out_of_range_symbols_are_clamped_into_the_table(tables):
