@@ -78,3 +78,18 @@ def test_decompress_result_saves_as_png(tiny_model, image):
     buf = io.BytesIO()
     out.save(buf, format="PNG")
     assert np.asarray(Image.open(buf)).shape == image.shape
+
+
+def test_runtime_path_never_imports_compressai_or_torchvision(tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, neuralcodec\n"
+        "assert 'torch' not in sys.modules, 'import neuralcodec must stay light'\n"
+        f"data = neuralcodec.compress(np.zeros((8, 8, 3), np.uint8), 50, {str(tiny_model)!r})\n"
+        f"neuralcodec.decompress(data, model={str(tiny_model)!r})\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('compressai', 'torchvision')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

@@ -10,6 +10,7 @@ in the card comes from a file in the repository:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -31,12 +32,35 @@ def pct(v: float | None) -> str:
     return "—" if v is None else f"{v:+.1f} %"
 
 
+def learning_curve(log: Path) -> list[str]:
+    """Periodic evaluation rows of a training log (estimated bpp, first Kodak images)."""
+    rows = [r for r in csv.DictReader(log.open()) if r.get("eval_bd_msssim")]
+    lines = [
+        "",
+        f"## Learning curve (`{log.parent.name}`)",
+        "",
+        "BD-rate vs Pillow JPEG 4:2:0 on the first Kodak images, from the model's estimated bpp at 4 levels "
+        "(evaluation only; never trained on):",
+        "",
+        "| step | wall min | BD-rate PSNR | BD-rate MS-SSIM dB | estimated bpp at levels 0 … max |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        bpp = ", ".join(f"{b:.3f}" for b in json.loads(r["eval_curve"])["bpp"])
+        lines.append(
+            f"| {r['step']} | {float(r['wall_s']) / 60:.0f} | {r['eval_bd_psnr']} % | "
+            f"{r['eval_bd_msssim']} % | {bpp} |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--anchors", type=Path, default=ANCHORS)
     p.add_argument("--notes", default="", help="free text: status, caveats")
+    p.add_argument("--log", type=Path, help="runs/NAME/log.csv: adds the learning curve")
     args = p.parse_args(argv)
 
     path = WEIGHTS / f"{args.name}.pt"
@@ -108,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| published {anchor.label} | {pct(bd_psnr_rate(anchor, ours))} | "
             f"{pct(bd_msssim_rate(anchor, ours))} |"
         )
+    if args.log and args.log.exists():
+        lines += learning_curve(args.log)
     if args.notes:
         lines += ["", "## Status", "", args.notes]
     out = WEIGHTS / f"{args.name}.md"
