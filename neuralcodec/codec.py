@@ -19,7 +19,7 @@ from torch import Tensor
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
-from neuralcodec.tiling import run_tiled, tensor_reader
+from neuralcodec.tiling import Reader, run_tiled, tensor_reader
 from neuralcodec.zoo import LoadedModel
 
 TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single tile)
@@ -77,7 +77,7 @@ def band_count(height: int, band_rows: int = BAND_ROWS) -> int:
     return -(-padded_size(height, 1)[0] // STRIDE // band_rows)
 
 
-def _replicate_reader(x: Tensor | np.ndarray) -> callable:
+def _replicate_reader(x: Tensor | np.ndarray) -> Reader:
     """Reader over (B, 3, H, W) floats or (B, H, W, 3) uint8, padding by edge replication."""
     is_array = isinstance(x, np.ndarray)
     height, width = (x.shape[1], x.shape[2]) if is_array else (x.shape[2], x.shape[3])
