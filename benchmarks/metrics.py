@@ -20,13 +20,9 @@ MS_SSIM_MIN_SIDE = 161
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when present, so one command works on laptops and GPU boxes."""
-    import torch
+    from neuralcodec.codec import resolve_device as codec_resolve_device
 
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but torch.cuda.is_available() is False")
-    return torch.device(device)
+    return codec_resolve_device(device)
 
 
 def to_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -106,12 +106,17 @@ def scale_indexes(scales: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.searchsorted(midpoints, scales, side="left")
 
 
+def _groups(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The coding order shared by encoder and decoder: symbol positions sorted by table
+    (stable, so raster order within a table), the tables used, and each group's bounds."""
+    order = np.argsort(index, kind="stable")
+    used, first = np.unique(index[order], return_index=True)
+    return order, used, [*first.tolist(), len(order)]
+
+
 def encode_groups(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> bytes:
     """ANS-code ``symbols`` (already clamped), symbol j under table ``index[j]``."""
-    order = np.argsort(index, kind="stable")
-    sorted_index = index[order]
-    used, first = np.unique(sorted_index, return_index=True)
-    bounds = list(first) + [len(order)]
+    order, used, bounds = _groups(index)
     coder = constriction.stream.stack.AnsCoder()
     # ANS is a stack: encode the last group first so the decoder reads groups in order.
     for g in range(len(used) - 1, -1, -1):
@@ -131,10 +136,7 @@ def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarra
         coder = constriction.stream.stack.AnsCoder(words)
     except Exception as exc:  # constriction rejects e.g. a zero last word
         raise CorruptStreamError(f"invalid entropy-coded section: {exc}") from exc
-    order = np.argsort(index, kind="stable")
-    sorted_index = index[order]
-    used, first = np.unique(sorted_index, return_index=True)
-    bounds = list(first) + [len(order)]
+    order, used, bounds = _groups(index)
     out = np.empty(len(index), dtype=np.int64)
     try:
         for g in range(len(used)):

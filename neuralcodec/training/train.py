@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from neuralcodec.codec import resolve_device as codec_resolve_device
+from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops
@@ -66,11 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda requested but no CUDA device is available")
-    return torch.device(name)
+    """The codec's device rule; an unavailable device ends training with a one-line message."""
+    try:
+        return codec_resolve_device(name)
+    except DeviceUnavailableError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def learning_rate(args: argparse.Namespace, step: int, progress: float) -> float:
