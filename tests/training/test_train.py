@@ -14,7 +14,7 @@ pytest.importorskip("compressai")
 
 import neuralcodec  # noqa: E402
 from neuralcodec.training.export import main as export_main  # noqa: E402
-from neuralcodec.training.train import learning_rate, parse_args  # noqa: E402
+from neuralcodec.training.train import DEFAULT_LAMBDAS, build_model, learning_rate, parse_args  # noqa: E402
 from neuralcodec.training.train import main as train_main
 
 TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
@@ -81,6 +81,14 @@ def test_learning_rate_schedule_warms_up_holds_and_decays():
     assert learning_rate(args, 50, 0.5) == pytest.approx(1e-3)
     assert learning_rate(args, 99, 1.0) == pytest.approx(1e-5)
     assert 1e-5 < learning_rate(args, 90, 0.9) < 1e-3
+
+
+def test_lambda_range_defaults_per_metric_and_can_be_overridden():
+    default = build_model(parse_args(["--name", "x", *TINY]), torch.device("cpu")).transforms.config
+    assert (default.lambda_min, default.lambda_max) == DEFAULT_LAMBDAS["mse"]
+    args = parse_args(["--name", "x", *TINY, "--lambda-min", "0.001", "--lambda-max", "0.05"])
+    lambdas = build_model(args, torch.device("cpu")).transforms.config.lambdas()
+    assert lambdas[0].item() == pytest.approx(0.001) and lambdas[-1].item() == pytest.approx(0.05)
 
 
 @pytest.mark.slow
