@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--anchors", type=Path, default=ANCHORS)
     p.add_argument("--notes", default="", help="free text: status, caveats")
-    p.add_argument("--log", type=Path, help="runs/NAME/log.csv: adds the learning curve")
+    p.add_argument(
+        "--log", type=Path, nargs="*", default=[], help="runs/NAME/log.csv per run: learning curves"
+    )
     args = p.parse_args(argv)
 
     path = WEIGHTS / f"{args.name}.pt"
@@ -132,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
             f"| published {anchor.label} | {pct(bd_psnr_rate(anchor, ours))} | "
             f"{pct(bd_msssim_rate(anchor, ours))} |"
         )
-    if args.log and args.log.exists():
-        lines += learning_curve(args.log)
+    for log in args.log:
+        if log.exists():
+            lines += learning_curve(log)
     if args.notes:
         lines += ["", "## Status", "", args.notes]
     out = WEIGHTS / f"{args.name}.md"
