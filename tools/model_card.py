@@ -93,21 +93,24 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## Training runs",
         "",
-        "| run | steps | wall | processes × threads | device | batch × crop | lr → final | data |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | steps | wall | processes × threads | device | batch × crop | lr → final, decay | λ range "
+        "| data |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in history:
+        decay = f"last {100 * (1 - s['decay_start']):.0f} %" if "decay_start" in s else "last 20 %"
+        lam = "–".join(f"{v:g}" for v in s["lambda"]) if "lambda" in s else "—"
         lines.append(
             f"| {s['run']} | {s['steps']} | {s['wall_s'] / 60:.0f} min | {s['processes']} × {s['threads']} | "
-            f"{s['device']} | {s['batch_size']} × {s['crop']}² | {s['lr']:g} → {s['lr_final']:g} | "
-            f"`{s['data']}` |"
+            f"{s['device']} | {s['batch_size']} × {s['crop']}² | {s['lr']:g} → {s['lr_final']:g}, {decay} | "
+            f"{lam} | `{s['data']}` |"
         )
     lines += [
         "",
-        "Recipe: Adam, linear warm-up (200 steps), flat, cosine decay over the last 20 % of each run's "
-        "wall-clock budget; gradient clipping at 1.0; aux loss (EntropyBottleneck quantiles) with its own "
-        "Adam at 1e-3; mixed quantisation (noise for the rate, straight-through rounding for the decoder); "
-        "λ level sampled uniformly per sample.",
+        "Recipe: Adam, linear warm-up (200 steps, first run only), flat, cosine decay over the last part "
+        "of each run's wall-clock budget (per run above); gradient clipping at 1.0; aux loss "
+        "(EntropyBottleneck quantiles) with its own Adam at 1e-3; mixed quantisation (noise for the "
+        "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample.",
         "",
         f"## Kodak ({ours.meta.get('n_images', '?')} images, real file sizes)",
         "",

@@ -117,15 +117,24 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "crop": args.crop,
         "lr": args.lr,
         "lr_final": args.lr_final,
+        "warmup": args.warmup,
+        "decay_start": args.decay_start,
+        "lambda": list(lambda_range(args)),
         "metric": args.metric,
         "data": str(args.data),
     }
 
 
-def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHyperprior:
+def lambda_range(args: argparse.Namespace) -> tuple[float, float]:
+    """λ of the lowest and highest quality level: the metric's default unless given."""
     lmin, lmax = DEFAULT_LAMBDAS[args.metric]
     lmin = args.lambda_min if args.lambda_min is not None else lmin
     lmax = args.lambda_max if args.lambda_max is not None else lmax
+    return lmin, lmax
+
+
+def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHyperprior:
+    lmin, lmax = lambda_range(args)
     config = HyperpriorConfig(
         N=args.N, M=args.M, levels=args.levels, lambda_min=lmin, lambda_max=lmax, metric=args.metric
     )
