@@ -1,0 +1,70 @@
+"""The model card is written from files only: weights history, benchmark JSON, training logs."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("model_card", REPO / "tools" / "model_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def results_file(path: Path, bpp: list[float], psnr: list[float], msssim: list[float]) -> None:
+    results = {"bpp": bpp, "psnr-rgb": psnr, "ms-ssim-rgb": msssim}
+    results |= {"encoding_time": [0.1] * len(bpp), "decoding_time": [0.1] * len(bpp)}
+    meta = {"n_images": 24, "quality": [5.0, 50.0, 95.0]}
+    path.write_text(json.dumps({"name": path.stem, "description": "", "meta": meta, "results": results}))
+
+
+def training_log(path: Path, step: int, bd_msssim: float) -> None:
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as f:
+        log = csv.writer(f)
+        log.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
+        log.writerow([step, 600, -5.0, bd_msssim, json.dumps({"bpp": [0.15, 0.4, 0.9]})])
+
+
+def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
+    tool = load_tool()
+    weights, results = tmp_path / "weights", tmp_path / "results"
+    weights.mkdir()
+    results.mkdir()
+    state = torch.load(FIXTURES / "tiny.pt", weights_only=True)
+    state["meta"] = {
+        "steps": 300,
+        "cpu_hours": 0.1,
+        "history": [
+            {"run": "unit-v1", "steps": 100, "wall_s": 60.0, "processes": 1, "threads": 1, "device": "cpu",
+             "batch_size": 8, "crop": 192, "lr": 5e-4, "lr_final": 2e-5, "data": "train"},
+            {"run": "unit-v2", "steps": 200, "wall_s": 120.0, "processes": 1, "threads": 2, "device": "cpu",
+             "batch_size": 8, "crop": 192, "lr": 3e-4, "lr_final": 2e-5, "decay_start": 0.75,
+             "lambda": [1.2, 220.0], "data": "train"},
+        ],
+    }  # fmt: skip
+    torch.save(state, weights / "unit.pt")
+    results_file(results / "jpeg.json", [0.3, 0.8, 2.0], [26.0, 30.0, 35.0], [0.90, 0.96, 0.99])
+    results_file(results / "neuralcodec-unit.json", [0.2, 0.5, 1.0], [27.0, 30.0, 33.0], [0.94, 0.98, 0.99])
+    training_log(tmp_path / "runs" / "unit-v1" / "log.csv", 100, -20.0)
+    training_log(tmp_path / "runs" / "unit-v2" / "log.csv", 300, -45.5)
+    monkeypatch.setattr(tool, "WEIGHTS", weights)
+
+    tool.main(
+        ["unit", "--results", str(results), "--anchors", str(tmp_path / "none"), "--notes", "shipped because"]
+        + ["--log", str(tmp_path / "runs/unit-v1/log.csv"), str(tmp_path / "runs/unit-v2/log.csv")]
+    )
+    card = (weights / "unit.md").read_text()
+    assert "300 steps in total" in card
+    assert "| unit-v1 | 100 | 1 min |" in card and "last 20 %" in card  # older runs: the then default
+    assert "0.0003 → 2e-05, last 25 % | 1.2–220 |" in card
+    assert "## Learning curve (`unit-v1`)" in card and "## Learning curve (`unit-v2`)" in card
+    assert "-45.5 %" in card
+    assert card.rstrip().endswith("shipped because")
