@@ -34,7 +34,7 @@ def pct(v: float | None) -> str:
 
 def learning_curve(log: Path) -> list[str]:
     """Periodic evaluation rows of a training log (estimated bpp, first Kodak images)."""
-    rows = [r for r in csv.DictReader(log.open()) if r.get("eval_bd_msssim")]
+    rows = [r for r in csv.DictReader(log.read_text().splitlines()) if r.get("eval_bd_msssim")]
     lines = [
         "",
         f"## Learning curve (`{log.parent.name}`)",

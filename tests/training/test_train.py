@@ -4,7 +4,6 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -93,7 +92,7 @@ def test_lambda_range_defaults_per_metric_and_can_be_overridden():
 
 @pytest.mark.slow
 def test_torchrun_two_processes(tmp_path, folders):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # conftest already puts this checkout on PYTHONPATH
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "neuralcodec.training.train", *args_for(tmp_path, folders, 2, name="ddp"), "--device", "cpu",
