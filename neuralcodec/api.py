@@ -20,6 +20,12 @@ from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, 
 from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model
 
 DEFAULT_QUALITY = 75.0
+DEFAULT_EFFORT = 0
+MAX_EFFORT = 9
+# Decoding refuses images above this many pixels unless asked (``max_pixels=``,
+# ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
+# decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 ImageSource = Image.Image | str | Path | np.ndarray
 
 
@@ -46,19 +52,34 @@ def _check_quality(quality: float) -> float:
     return q
 
 
+def check_effort(effort: int) -> int:
+    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder)."""
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)):
+        raise ValueError(f"effort must be an integer 0..{MAX_EFFORT}, got {effort!r}")
+    if not 0 <= effort <= MAX_EFFORT:
+        raise ValueError(f"effort must be within 0..{MAX_EFFORT}, got {effort}")
+    return int(effort)
+
+
 def compress_with_stats(
     image: ImageSource,
     quality: float = DEFAULT_QUALITY,
     model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
     keep_metadata: bool = True,
+    effort: int = DEFAULT_EFFORT,
 ) -> tuple[bytes, CompressStats]:
-    """Compress one image; also return sizes and the model's own rate estimate."""
+    """Compress one image; also return sizes and the model's own rate estimate.
+
+    ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
+    (slower, smaller files at the same quality; the decoder is the same).
+    """
     q = _check_quality(quality)
+    effort = check_effort(effort)
     loaded = load_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
-    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device)[0]
+    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device, effort=effort)[0]
     sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
     if prepared.alpha is not None:
         sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
@@ -79,9 +100,10 @@ def compress(
     quality: float = DEFAULT_QUALITY,
     model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
+    effort: int = DEFAULT_EFFORT,
 ) -> bytes:
     """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes."""
-    return compress_with_stats(image, quality, model, device)[0]
+    return compress_with_stats(image, quality, model, device, effort=effort)[0]
 
 
 def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
@@ -106,12 +128,30 @@ def read_header(data: bytes) -> Container:
     return unpack(bytes(data))
 
 
+def check_pixel_limit(width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse images above ``max_pixels`` (None: only the format's own limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidInputError(
+            f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels} "
+            "(raise it with --max-pixels / max_pixels= if you trust this file)"
+        )
+
+
 def decompress(
-    data: bytes, device: str = "auto", model: str | Path | None = None, strip: bool = False
+    data: bytes,
+    device: str = "auto",
+    model: str | Path | None = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded)."""
+    """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded).
+
+    Images above ``max_pixels`` are refused before anything is decoded (None: up to the
+    format's maximum).
+    """
     container = unpack(bytes(data))
     h = container.header
+    check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
     z, y = container.section(SectionType.Z), container.section(SectionType.Y)
     bands = codec.band_count(h.height, h.band_rows)
