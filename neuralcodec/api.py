@@ -7,6 +7,7 @@ image = neuralcodec.decompress(data)          # PIL.Image.Image
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,18 +69,20 @@ def compress_with_stats(
     device: str = "auto",
     keep_metadata: bool = True,
     effort: int = DEFAULT_EFFORT,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[bytes, CompressStats]:
     """Compress one image; also return sizes and the model's own rate estimate.
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
-    (slower, smaller files at the same quality; the decoder is the same).
+    (slower, smaller files at the same quality; the decoder is the same); ``progress(done,
+    total)`` is called while it runs.
     """
     q = _check_quality(quality)
     effort = check_effort(effort)
     loaded = load_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
-    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device, effort=effort)[0]
+    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device, effort=effort, progress=progress)[0]
     sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
     if prepared.alpha is not None:
         sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))

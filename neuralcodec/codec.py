@@ -10,6 +10,7 @@ identically everywhere and memory stays bounded for very large images.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -157,17 +158,23 @@ def encode_latents(model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BA
 
 
 def encode_batch(
-    model: LoadedModel, x: Tensor | np.ndarray, quality: float, device="auto", effort: int = 0
+    model: LoadedModel,
+    x: Tensor | np.ndarray,
+    quality: float,
+    device="auto",
+    effort: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[LatentStreams]:
     """Encode same-sized images: floats (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
 
-    ``effort`` > 0 refines the latents of these images (neuralcodec.refine) before coding.
+    ``effort`` > 0 refines the latents of these images (neuralcodec.refine) before coding;
+    ``progress(done, total)`` is called as refinement proceeds.
     """
     y, z = analyse(model, x, quality, device)
     if effort:
         from neuralcodec.refine import refine_latents
 
-        y, z = refine_latents(model, x, y, z, quality, effort, device)
+        y, z = refine_latents(model, x, y, z, quality, effort, device, progress=progress)
     return [encode_latents(model, y[i : i + 1], z[i : i + 1]) for i in range(y.shape[0])]
 
 
