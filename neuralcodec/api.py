@@ -18,7 +18,7 @@ from neuralcodec import codec
 from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
 from neuralcodec.errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
 from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
-from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model
+from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model, load_registered_model
 
 DEFAULT_QUALITY = 75.0
 DEFAULT_EFFORT = 0
@@ -112,7 +112,8 @@ def compress(
 def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
     """The loaded model a stream needs, or a clear error naming it."""
     try:
-        loaded = load_model(model or header.model_name)
+        # The header's name is looked up among the installed models only, never as a path.
+        loaded = load_model(model) if model is not None else load_registered_model(header.model_name)
     except ModelNotFoundError:
         raise ModelMismatchError(
             f"file needs model {header.model_name!r} (weights {header.model_digest.hex()}), "
@@ -156,21 +157,13 @@ def decompress(
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
-    z, y = container.section(SectionType.Z), container.section(SectionType.Y)
-    bands = codec.band_count(h.height, h.band_rows)
-    if len(z) != 1 or len(y) != bands:
-        raise InvalidInputError(
-            f"corrupt file: expected 1 z and {bands} y sections, found {len(z)} and {len(y)}"
-        )
-    streams = codec.LatentStreams(z=z[0], y=y)
+    # unpack() has checked the layout: one Z, one Y per band, ALPHA exactly when the mode has one.
+    streams = codec.LatentStreams(z=container.section(SectionType.Z)[0], y=container.section(SectionType.Y))
     pixels = codec.decode_batch(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
     rgb = pixels[0].permute(1, 2, 0).numpy()
     alpha = None
     if h.mode in (ColorMode.RGBA, ColorMode.LA):
-        packed = container.section(SectionType.ALPHA)
-        if len(packed) != 1:
-            raise InvalidInputError("corrupt file: image mode has alpha but no alpha section")
-        alpha = unpack_alpha(packed[0], h.width, h.height)
+        alpha = unpack_alpha(container.section(SectionType.ALPHA)[0], h.width, h.height)
     image = finish(rgb, h.mode, alpha)
     if not strip:
         for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neuralcodec.container import MAX_BAND_ROWS
+from neuralcodec.container import band_count as container_band_count
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
@@ -28,7 +30,7 @@ PIXEL_HALO = 64  # context around a g_a tile; covers g_a's 61-pixel receptive fi
 LATENT_HALO = 4  # context (in y units) around a g_s tile
 Y_HALO_FOR_Z = 16  # context (in y units) around an h_a tile
 Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
-BAND_ROWS = 16  # z rows per entropy-coding band (1024 pixels)
+BAND_ROWS = MAX_BAND_ROWS  # z rows per entropy-coding band (1024 pixels)
 
 
 @dataclass
@@ -75,7 +77,8 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
 
 
 def band_count(height: int, band_rows: int = BAND_ROWS) -> int:
-    return -(-padded_size(height, 1)[0] // STRIDE // band_rows)
+    """Number of entropy-coding bands (Y sections) of an image ``height`` pixels tall."""
+    return container_band_count(height, band_rows)
 
 
 def _replicate_reader(x: Tensor | np.ndarray) -> Reader:

@@ -1,11 +1,14 @@
 """The ``.nc`` container: header, sections and checksums (docs/FORMAT.md is the spec).
 
-Parsing validates every field, including the image size limits, before the decoder
-allocates anything, and reports problems as InvalidInputError with a one-line message.
+Parsing validates every field, including the image size limits and the section layout,
+before the decoder allocates anything, and reports problems as InvalidInputError with a
+one-line message. ``pack`` applies the same checks, so every file the encoder writes is one
+the decoder accepts.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -14,13 +17,17 @@ from enum import IntEnum
 from neuralcodec.errors import InvalidInputError
 
 MAGIC = b"NCDC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: tables re-quantised by constriction, native-endian words, state-0 start
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 29  # ~537 Mpx: a 20000 x 20000 image fits, a 2^31-pixel header does not
-MAX_SECTIONS = 64
+LATENT_ROW = 64  # pixels per ẑ row: images are padded to multiples of 64
+MAX_BAND_ROWS = 16  # ẑ rows per Y section: bounds the decoder's working memory per band
 MAX_NAME = 64
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a registry name, never a path
+# Z, one Y per band (at most 65535/64 rounded up = 1024 with 1-row bands), ALPHA, ICC, EXIF, NOTE.
+MAX_SECTIONS = 1 + -(-MAX_SIDE // LATENT_ROW) + 4
 
-_FIXED = struct.Struct(">IIBfHB")  # width, height, mode, quality, band rows, section count
+_FIXED = struct.Struct(">IIBfHH")  # width, height, mode, quality, band rows, section count
 _SECTION = struct.Struct(">BI")
 
 
@@ -71,14 +78,56 @@ def check_dimensions(width: int, height: int) -> None:
         raise InvalidInputError(f"image size {width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
 
 
+def band_count(height: int, band_rows: int) -> int:
+    """Number of Y sections: ẑ rows (⌈height/64⌉) in bands of ``band_rows``."""
+    rows = -(-height // LATENT_ROW)
+    return -(-rows // band_rows)
+
+
+def check_layout(header: Header, kinds: list[SectionType]) -> None:
+    """The section layout FORMAT.md requires: Z, one Y per band, then ALPHA exactly when the mode
+    has alpha, at most one ICC, EXIF and NOTE, all in ascending type order."""
+    if any(b < a for a, b in zip(kinds, kinds[1:])):
+        raise InvalidInputError("corrupt header: sections out of order")
+    bands = band_count(header.height, header.band_rows)
+    found = {kind: kinds.count(kind) for kind in SectionType}
+    if found[SectionType.Z] != 1 or found[SectionType.Y] != bands:
+        raise InvalidInputError(
+            f"corrupt file: expected 1 z and {bands} y sections, "
+            f"found {found[SectionType.Z]} and {found[SectionType.Y]}"
+        )
+    has_alpha = header.mode in (ColorMode.RGBA, ColorMode.LA)
+    if found[SectionType.ALPHA] != int(has_alpha):
+        raise InvalidInputError(
+            f"corrupt file: mode {header.mode.name} "
+            + ("needs one alpha section" if has_alpha else "has no alpha, but the file has an alpha section")
+        )
+    for kind in (SectionType.ICC, SectionType.EXIF, SectionType.NOTE):
+        if found[kind] > 1:
+            raise InvalidInputError(f"corrupt file: {found[kind]} {kind.name} sections")
+
+
+def check_header_fields(h: Header) -> None:
+    """Every header field within its documented range (InvalidInputError otherwise)."""
+    if not MODEL_NAME.fullmatch(h.model_name):
+        raise InvalidInputError(f"corrupt header: model name {h.model_name!r} is not a registry name")
+    if h.flags != 0:
+        raise InvalidInputError(f"unsupported flags {h.flags:#04x} (this build knows none)")
+    check_dimensions(h.width, h.height)
+    if not 1 <= h.band_rows <= MAX_BAND_ROWS:
+        raise InvalidInputError(f"corrupt header: band height {h.band_rows} outside 1..{MAX_BAND_ROWS}")
+    if not (0.0 <= h.quality <= 100.0):
+        raise InvalidInputError(f"corrupt header: quality {h.quality} outside 0..100")
+
+
 def pack(container: Container) -> bytes:
+    """Serialise a container; raises ValueError for anything ``unpack`` would refuse."""
     h = container.header
-    name = h.model_name.encode("ascii")
-    if not 1 <= len(name) <= MAX_NAME:
-        raise ValueError("model name must be 1..64 ASCII characters")
     if len(h.model_digest) != 8:
         raise ValueError("model digest must be 8 bytes")
-    check_dimensions(h.width, h.height)
+    check_header_fields(h)
+    check_layout(h, [kind for kind, _ in container.sections])
+    name = h.model_name.encode("ascii")
     header = bytearray(MAGIC)
     header += struct.pack(">BBB", FORMAT_VERSION, h.flags, len(name)) + name + h.model_digest
     header += _FIXED.pack(h.width, h.height, int(h.mode), h.quality, h.band_rows, len(container.sections))
@@ -107,8 +156,16 @@ def unpack(data: bytes) -> Container:
     if r.take(len(MAGIC), "magic") != MAGIC:
         raise InvalidInputError("not a neuralcodec file (bad magic bytes)")
     version, flags, name_len = struct.unpack(">BBB", r.take(3, "header"))
+    if version < FORMAT_VERSION:
+        raise InvalidInputError(
+            f"file uses .nc format version {version}, written by an older neuralcodec; this build reads "
+            f"version {FORMAT_VERSION} only (decode it with neuralcodec 0.1, then re-encode)"
+        )
     if version != FORMAT_VERSION:
-        raise InvalidInputError(f"unsupported format version {version} (this build reads {FORMAT_VERSION})")
+        raise InvalidInputError(
+            f"file uses .nc format version {version}, newer than this build's {FORMAT_VERSION}: "
+            "upgrade neuralcodec"
+        )
     if not 1 <= name_len <= MAX_NAME:
         raise InvalidInputError("corrupt header: bad model name length")
     raw_name = r.take(name_len, "header")
@@ -126,11 +183,9 @@ def unpack(data: bytes) -> Container:
         kinds = [SectionType(k) for k, _ in sections_meta]
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInputError(f"corrupt header: {exc}") from exc
-    check_dimensions(width, height)
-    if not 1 <= band_rows <= 1024:
-        raise InvalidInputError(f"corrupt header: band height {band_rows} outside 1..1024")
-    if not (0.0 <= quality <= 100.0):
-        raise InvalidInputError(f"corrupt header: quality {quality} outside 0..100")
+    header = Header(name, digest, width, height, color, quality, band_rows, flags)
+    check_header_fields(header)
+    check_layout(header, kinds)
     total = sum(n for _, n in sections_meta)
     remaining = len(data) - r.pos
     if total > remaining:
@@ -144,5 +199,4 @@ def unpack(data: bytes) -> Container:
     for kind, (_, n) in zip(kinds, sections_meta):
         sections.append((kind, payload[pos : pos + n]))
         pos += n
-    header = Header(name, digest, width, height, color, quality, band_rows, flags)
     return Container(header, sections)

@@ -1,9 +1,18 @@
 """Integer probability tables and the constriction calls that code latents with them.
 
 Every table is stored with the weights as integer counts, so encoder and decoder build
-bit-identical models on any machine (no transcendental function runs at coding time).
-Symbols are coded in groups that share a table (a z channel, or a y scale index): one
-vectorised constriction call per group, never a Python loop over symbols.
+bit-identical models on any machine (no transcendental function runs at coding time), and
+the coder uses exactly those counts: constriction's fast quantizer, given the float64
+weights ``count - 1``, computes ``left_cumulative[i] = i + sum(count[:i] - 1)`` in exact
+integer arithmetic, i.e. our cumulative counts (tests/reference_ans.py re-derives every
+stream bit for bit without constriction). Symbols are coded in groups that share a table
+(a z channel, or a y scale index): one vectorised constriction call per group, never a
+Python loop over symbols.
+
+A section's ANS coder starts in state 1, not 0. A valid section therefore never passes
+through state 0 and must end decoding in state 1 with no word left, so an empty section,
+or one that runs out of data, is reported as corrupt instead of decoding symbols from
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ PRECISION = 24  # counts of a table sum to 2^PRECISION; constriction's default p
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 128.0, 192
 GAUSSIAN_TAIL = 8.0  # y tables cover ±max(TAIL·σ, MIN_RADIUS)
 MIN_RADIUS = 15
+INITIAL_STATE = 1  # the ANS state every section's encoder starts from (docs/FORMAT.md)
+WORD = np.dtype("<u4")  # sections are 32-bit words, little-endian on every machine
 
 
 class CorruptStreamError(InvalidInputError):
@@ -35,9 +46,21 @@ class TableSet:
     lengths: np.ndarray  # int64
     offsets: np.ndarray  # int64, smallest symbol value of table i
 
-    def probabilities(self, i: int) -> np.ndarray:
+    def counts_of(self, i: int) -> np.ndarray:
+        """The integer counts of table i (they sum to 2^PRECISION, each ≥ 1)."""
         s, n = int(self.starts[i]), int(self.lengths[i])
-        return self.counts[s : s + n].astype(np.float64) / float(1 << PRECISION)
+        return self.counts[s : s + n]
+
+    def coder_model(self, i: int) -> constriction.stream.model.Categorical:
+        """A constriction model that codes with exactly the integer counts of table i.
+
+        The fast (``perfect=False``) quantizer gives symbol k the left cumulative
+        ``k + floor(sum(w[:k]) · (2^P − n) / sum(w))``; with w = count − 1 (integers, so every
+        float64 sum is exact) the scale is exactly 1 and this is the cumulative count.
+        """
+        return constriction.stream.model.Categorical(
+            (self.counts_of(i) - 1).astype(np.float64), perfect=False
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -117,21 +140,26 @@ def _groups(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
 def encode_groups(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> bytes:
     """ANS-code ``symbols`` (already clamped), symbol j under table ``index[j]``."""
     order, used, bounds = _groups(index)
-    coder = constriction.stream.stack.AnsCoder()
+    coder = constriction.stream.stack.AnsCoder(np.array([INITIAL_STATE], dtype=np.uint32))
     # ANS is a stack: encode the last group first so the decoder reads groups in order.
     for g in range(len(used) - 1, -1, -1):
         t = int(used[g])
         group = symbols[order[bounds[g] : bounds[g + 1]]] - tables.offsets[t]
-        model = constriction.stream.model.Categorical(tables.probabilities(t), perfect=False)
-        coder.encode_reverse(group.astype(np.int32), model)
-    return coder.get_compressed().tobytes()
+        coder.encode_reverse(group.astype(np.int32), tables.coder_model(t))
+    return coder.get_compressed().astype(WORD).tobytes()
 
 
 def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarray:
-    """Inverse of :func:`encode_groups` given the same ``index`` array."""
+    """Inverse of :func:`encode_groups` given the same ``index`` array.
+
+    Raises CorruptStreamError for a section that is empty, not whole words, runs out of data
+    (the coder reaches state 0, which no valid section passes through) or has data left over.
+    """
+    if not data:
+        raise CorruptStreamError("entropy-coded section is empty")
     if len(data) % 4:
         raise CorruptStreamError("entropy-coded section length is not a multiple of 4")
-    words = np.frombuffer(data, dtype=np.uint32).copy()
+    words = np.frombuffer(data, dtype=WORD).astype(np.uint32)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
     except Exception as exc:  # constriction rejects e.g. a zero last word
@@ -140,16 +168,24 @@ def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarra
     out = np.empty(len(index), dtype=np.int64)
     try:
         for g in range(len(used)):
+            if coder.is_empty():
+                raise CorruptStreamError("entropy-coded section runs out of data")
             t = int(used[g])
-            model = constriction.stream.model.Categorical(tables.probabilities(t), perfect=False)
             n = bounds[g + 1] - bounds[g]
             out[order[bounds[g] : bounds[g + 1]]] = (
-                coder.decode(model, n).astype(np.int64) + tables.offsets[t]
+                coder.decode(tables.coder_model(t), n).astype(np.int64) + tables.offsets[t]
             )
+    except CorruptStreamError:
+        raise
     except Exception as exc:
         raise CorruptStreamError(f"entropy-coded section does not decode: {exc}") from exc
-    if not coder.is_empty():
-        raise CorruptStreamError("entropy-coded section has trailing data")
+    rest = coder.get_compressed()
+    if len(rest) != 1 or int(rest[0]) != INITIAL_STATE:
+        raise CorruptStreamError(
+            "entropy-coded section runs out of data"
+            if coder.is_empty()
+            else "entropy-coded section is corrupt"
+        )
     return out
 
 

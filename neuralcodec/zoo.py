@@ -56,6 +56,15 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     )
 
 
+def load_registered_model(name: str) -> LoadedModel:
+    """Load a shipped model by registry name only: a name never resolves to a file path."""
+    if name not in available_models():
+        raise ModelNotFoundError(
+            f"model {name!r} is not installed; shipped models: {', '.join(available_models()) or 'none'}"
+        )
+    return load_model(name)
+
+
 def file_digest(path: Path) -> bytes:
     return hashlib.sha256(path.read_bytes()).digest()[:8]
 

@@ -1,13 +1,42 @@
-"""Format drift guard: a committed .nc must keep decoding to the committed pixels."""
+"""Format drift guard: committed .nc files keep decoding to the committed latents and pixels.
 
+The latents are pinned by hash (they are exact on every machine); pixels only within a level
+or two (the bf16 synthesis may differ between machines).
+"""
+
+import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import neuralcodec
+from neuralcodec import codec
+from neuralcodec.container import ColorMode, SectionType, unpack
+from neuralcodec.errors import InvalidInputError
+from neuralcodec.zoo import load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# sha256 of the decoded ŷ (float32, C order) of each golden stream; change only with a format bump.
+LATENT_SHA256 = {
+    "golden.nc": "e4c451b53065b521317304c3c75f6a39cc1de99a240bf44e793051b4737efd1d",
+    "golden-multi.nc": "d470aa61c18e54e74e890776b266cdf91435d4558400b4b9088e4c8642b41189",
+}
+
+
+def decoded_latents(name: str, model_path: Path):
+    container = unpack((FIXTURES / name).read_bytes())
+    h = container.header
+    model = load_model(model_path)
+    z, y = container.section(SectionType.Z)[0], container.section(SectionType.Y)
+    return container, codec.decode_latents(model, z, y, h.height, h.width, h.band_rows)
+
+
+@pytest.mark.parametrize("name", sorted(LATENT_SHA256))
+def test_golden_latents_are_pinned_by_hash(tiny_model, name):
+    _, y_hat = decoded_latents(name, tiny_model)
+    assert hashlib.sha256(y_hat.numpy().tobytes()).hexdigest() == LATENT_SHA256[name]
 
 
 def test_golden_file_decodes_to_the_same_pixels(tiny_model):
@@ -22,3 +51,25 @@ def test_golden_file_decodes_to_the_same_pixels(tiny_model):
 def test_golden_header_fields_are_stable():
     header = neuralcodec.read_header((FIXTURES / "golden.nc").read_bytes()).header
     assert (header.width, header.height, header.model_name, header.quality) == (90, 70, "tiny", 60.0)
+
+
+def test_multi_band_golden_carries_alpha_icc_and_exif_exactly(tiny_model):
+    from make_fixtures import ICC, multi_band_source
+
+    container, _ = decoded_latents("golden-multi.nc", tiny_model)
+    h = container.header
+    assert (h.height, h.width, h.mode) == (1100, 70, ColorMode.RGBA)
+    assert len(container.section(SectionType.Y)) == 2
+    image = neuralcodec.decompress((FIXTURES / "golden-multi.nc").read_bytes(), model=tiny_model)
+    source = multi_band_source()
+    assert image.mode == "RGBA"
+    assert np.array_equal(np.asarray(image.getchannel("A")), np.asarray(source.getchannel("A")))
+    assert image.info["icc_profile"] == ICC
+    exif = Image.Exif()
+    exif.load(image.info["exif"])
+    assert exif[0x010E] == "neuralcodec golden"
+
+
+def test_format_1_files_get_a_message_naming_the_version():
+    with pytest.raises(InvalidInputError, match="format version 1.*older"):
+        neuralcodec.read_header((FIXTURES / "golden-v1.nc").read_bytes())
