@@ -10,6 +10,7 @@ identically everywhere and memory stays bounded for very large images.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class LatentStreams:
     y: list[bytes] = field(default_factory=list)  # one stream per band of BAND_ROWS z rows
     estimated_bits: float = 0.0  # continuous-scale likelihood of the coded symbols
     table_bits: float = 0.0  # what the integer tables allow
+    y_hat: Tensor | None = None  # the ŷ a decoder will rebuild, bit for bit (when asked for)
 
     @property
     def actual_bits(self) -> int:
@@ -65,9 +67,26 @@ def quality_to_level(model: LoadedModel, quality: float) -> float:
     return float(quality) / 100.0 * (model.config.levels - 1)
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with bf16 matrix hardware (AMX or AVX512-BF16) that oneDNN uses.
+
+    Elsewhere (e.g. AVX2-only CPUs) bf16 convolutions are emulated and several times slower
+    than float32.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def _fast_math(device: torch.device):
-    """bf16 autocast where it pays off (oneDNN CPUs, CUDA); plain float32 elsewhere."""
-    if device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available()):
+    """bf16 autocast where it pays off (CUDA, CPUs with bf16 hardware); plain float32 elsewhere."""
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -117,7 +136,7 @@ def analyse(
 ) -> tuple[Tensor, Tensor]:
     """Pixels -> (y, z) on the CPU in float32: (B, M, H'/16, W'/16), (B, N, H'/64, W'/64)."""
     device = resolve_device(device)
-    t = model.transforms.to(device)
+    t = model.transforms_on(device)
     batch = x.shape[0]
     height, width = (x.shape[1], x.shape[2]) if isinstance(x, np.ndarray) else (x.shape[2], x.shape[3])
     gain, _ = t.gains(torch.full((batch,), quality_to_level(model, quality), device=device))
@@ -137,8 +156,14 @@ def analyse(
     return y, z
 
 
-def encode_latents(model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BAND_ROWS) -> LatentStreams:
-    """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4))."""
+def encode_latents(
+    model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BAND_ROWS, keep_y_hat: bool = False
+) -> LatentStreams:
+    """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4)).
+
+    With ``keep_y_hat`` the streams also carry the coded ŷ, computed exactly as
+    :func:`decode_latents` computes it, so the two are bit-identical.
+    """
     rows, cols = z.shape[2:]
     z_index = _z_index(model, rows, cols)
     z_sym = model.z_tables.clamp(torch.round(z).flatten().numpy().astype(np.int64), z_index)
@@ -147,6 +172,8 @@ def encode_latents(model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BA
     streams = LatentStreams(
         z=encode_groups(z_sym, z_index, model.z_tables), estimated_bits=z_bits, table_bits=z_bits
     )
+    if keep_y_hat:
+        streams.y_hat = torch.empty(y.shape, dtype=torch.float32)
     for r0 in range(0, rows, band_rows):
         r1 = min(rows, r0 + band_rows)
         scales, means = band_parameters(model, z_hat, r0, r1)
@@ -157,7 +184,14 @@ def encode_latents(model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BA
         streams.y.append(encode_groups(y_sym, index, model.y_tables))
         streams.estimated_bits += gaussian_bits(y_sym, flat_scales)
         streams.table_bits += table_bits(y_sym, index, model.y_tables)
+        if streams.y_hat is not None:
+            streams.y_hat[:, :, 4 * r0 : 4 * r1] = _dequantize(y_sym, means)
     return streams
+
+
+def _dequantize(symbols: np.ndarray, means: Tensor) -> Tensor:
+    """ŷ = symbol + μ in float64 (exact), then float32: shared by encoder and decoder."""
+    return (torch.from_numpy(symbols.astype(np.float64)).view(means.shape) + means).float()
 
 
 def encode_batch(
@@ -197,9 +231,7 @@ def decode_latents(
         scales, means = band_parameters(model, z_hat, r0, r1)
         index = scale_indexes(scales.flatten().numpy(), model.scale_table)
         y_sym = decode_groups(y[band], index, model.y_tables)
-        y_hat[:, :, 4 * r0 : 4 * r1] = (
-            torch.from_numpy(y_sym.astype(np.float64)).view(means.shape) + means
-        ).float()
+        y_hat[:, :, 4 * r0 : 4 * r1] = _dequantize(y_sym, means)
     return y_hat
 
 
@@ -209,7 +241,7 @@ def synthesize(
 ) -> Tensor:
     """ŷ (B, M, h, w) -> uint8 RGB (B, 3, height, width) on the CPU."""
     device = resolve_device(device)
-    t = model.transforms.to(device)
+    t = model.transforms_on(device)
     _, inverse_gain = t.gains(torch.full((y_hat.shape[0],), quality_to_level(model, quality), device=device))
 
     def g_s(crop: Tensor) -> Tensor:

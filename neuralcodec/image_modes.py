@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from neuralcodec.container import MAX_PIXELS, ColorMode, check_dimensions
+from neuralcodec.container import ColorMode, check_dimensions
 from neuralcodec.errors import InvalidInputError
 
 ORIENTATION_TAG = 0x0112
@@ -37,11 +37,11 @@ class PreparedImage:
 def open_image(source: str | Path) -> Image.Image:
     """Open an image file with a clear error for non-images and oversized images.
 
-    Pillow's decompression-bomb guard (~179 Mpx) is raised to the codec's own limit for
-    this call: the codec checks the size itself before decoding any pixel.
+    Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) applies as the
+    application set it: a library never changes that process-wide setting (``ncodec`` sets
+    it from ``--max-pixels``). The codec's own size limits are checked before any pixel is
+    decoded.
     """
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(source) as im:
             check_dimensions(*im.size)
@@ -52,15 +52,16 @@ def open_image(source: str | Path) -> Image.Image:
     except IsADirectoryError:
         raise InvalidInputError(f"{source}: is a directory") from None
     except Image.DecompressionBombError as exc:
-        raise InvalidInputError(f"{source}: image too large ({exc})") from None
+        raise InvalidInputError(
+            f"{source}: image too large for Pillow's decompression-bomb guard ({exc}); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS (ncodec: --max-pixels) if you trust it"
+        ) from None
     except UnidentifiedImageError:
         raise InvalidInputError(f"{source}: not a readable image") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InvalidInputError):
             raise
         raise InvalidInputError(f"{source}: cannot read image ({exc})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

@@ -6,8 +6,10 @@ inference needs neither CompressAI nor pickle of arbitrary objects.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +39,22 @@ class LoadedModel:
     y_tables: TableSet
     scale_table: np.ndarray
     meta: dict
+    _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def transforms_on(self, device: torch.device) -> HyperpriorTransforms:
+        """The transforms on ``device``: the CPU original, or a cached copy per other device.
+
+        The shared CPU copy is never moved, so threads using different devices never see
+        each other's moves.
+        """
+        if device.type == "cpu":
+            return self.transforms
+        with self._lock:
+            key = str(device)
+            if key not in self._on_device:
+                self._on_device[key] = copy.deepcopy(self.transforms).to(device)
+            return self._on_device[key]
 
 
 def available_models() -> list[str]:

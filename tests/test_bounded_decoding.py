@@ -1,0 +1,102 @@
+"""Decoding is bounded by what the file can justify: crafted files fail fast with exit 2.
+
+The files are written by hand from docs/FORMAT.md (valid CRCs, so only the deeper checks can
+object), reproducing the attacks of issue 11.
+"""
+
+import resource
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+import neuralcodec
+from neuralcodec.api import DEFAULT_MAX_PIXELS
+from neuralcodec.container import FORMAT_VERSION
+from neuralcodec.errors import InvalidInputError
+from neuralcodec.zoo import load_model
+
+GIB = 1024**3
+
+
+def crafted(
+    digest: bytes,
+    width: int,
+    height: int,
+    sections: list[tuple[int, bytes]],
+    band_rows: int = 16,
+    name: bytes = b"tiny",
+) -> bytes:
+    """A version-2 file with valid checksums around arbitrary fields and sections."""
+    header = b"NCDC" + struct.pack(">BBB", FORMAT_VERSION, 0, len(name)) + name + digest
+    header += struct.pack(">IIBfHH", width, height, 0, 50.0, band_rows, len(sections))
+    header += b"".join(struct.pack(">BI", kind, len(data)) for kind, data in sections)
+    payload = b"".join(data for _, data in sections)
+    return header + struct.pack(">II", zlib.crc32(header), zlib.crc32(payload)) + payload
+
+
+@pytest.fixture(scope="module")
+def digest(tiny_model) -> bytes:
+    return load_model(tiny_model).digest
+
+
+def decode_in_child(tmp_path, data: bytes, model, *extra: str) -> tuple[int, str, int]:
+    """Run ``ncodec decompress`` on ``data``; return exit code, stderr and peak RSS (bytes)."""
+    src = tmp_path / "crafted.nc"
+    src.write_bytes(data)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuralcodec.cli", "decompress", str(src), "-o", str(tmp_path / "out.png")]
+        + ["--model", str(model), "--device", "cpu", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard, not a timing assertion
+    )
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+    return proc.returncode, proc.stderr, peak
+
+
+def test_empty_sections_for_a_12_megapixel_header_are_corrupt(tmp_path, tiny_model, digest):
+    data = crafted(digest, 4000, 3000, [(1, b"")] + [(2, b"")] * 3)
+    code, err, peak = decode_in_child(tmp_path, data, tiny_model)
+    assert code == 2 and "empty" in err and err.count("\n") == 1
+    assert peak < GIB
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_a_23000_square_header_is_refused_by_the_pixel_limit(tmp_path, tiny_model, digest):
+    bands = 23  # ⌈⌈23000/64⌉/16⌉
+    data = crafted(digest, 23000, 23000, [(1, b"\x01\x00\x00\x00")] + [(2, b"\x01\x00\x00\x00")] * bands)
+    code, err, peak = decode_in_child(tmp_path, data, tiny_model)
+    assert code == 2 and "max-pixels" in err and err.count("\n") == 1
+    assert peak < GIB
+
+
+def test_huge_band_heights_are_refused(tmp_path, tiny_model, digest):
+    data = crafted(digest, 4000, 3000, [(1, b"\x01\x00\x00\x00"), (2, b"\x01\x00\x00\x00")], band_rows=1024)
+    code, err, _ = decode_in_child(tmp_path, data, tiny_model)
+    assert code == 2 and "band height" in err
+
+
+def test_a_section_that_runs_out_of_data_is_corrupt(make_image):
+    """A real stream whose Y section lost its first words (read last): the coder runs dry."""
+    from neuralcodec.container import SectionType, unpack
+
+    model = load_model("mse")  # trained scales: the tiny random model codes y in a word or two
+    good = unpack(neuralcodec.compress(make_image(128, 128, seed=2), 90, "mse"))
+    z, y = good.section(SectionType.Z)[0], good.section(SectionType.Y)[0]
+    assert len(y) > 64
+    short = crafted(model.digest, 128, 128, [(1, z), (2, y[8:])], name=b"mse")
+    with pytest.raises(InvalidInputError, match="entropy-coded section"):
+        neuralcodec.decompress(short, model="mse")
+
+
+def test_the_pixel_limit_can_be_raised_or_lifted(tiny_model, make_image):
+    data = neuralcodec.compress(make_image(64, 100), 50, tiny_model)
+    with pytest.raises(InvalidInputError, match="above the limit of 5000"):
+        neuralcodec.decompress(data, model=tiny_model, max_pixels=5000)
+    assert neuralcodec.decompress(data, model=tiny_model, max_pixels=6400).size == (100, 64)
+    assert neuralcodec.decompress(data, model=tiny_model, max_pixels=None).size == (100, 64)
+    assert DEFAULT_MAX_PIXELS == 89_478_485  # Pillow's default decompression-bomb limit
