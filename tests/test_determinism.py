@@ -34,18 +34,32 @@ def model_under_test(tiny_model: Path) -> str:
     return str(shipped if shipped.exists() else tiny_model)
 
 
+def test_positive_control_the_configurations_really_change_float32_results(tmp_path, tiny_model, make_image):
+    """Without this, a matrix of identical environments would prove nothing."""
+    model = model_under_test(tiny_model)
+    np.save(tmp_path / "img.npy", make_image(96, 160, seed=11))
+    outputs = []
+    for i, config in enumerate(CONFIGS):
+        run(config, "probe", model, str(tmp_path / "img.npy"), str(tmp_path / f"probe{i}.npz"))
+        outputs.append(np.load(tmp_path / f"probe{i}.npz")["output"])
+    distinct = {o.tobytes() for o in outputs}
+    assert len(distinct) > 1, "every CPU configuration gave the same float32 bits"
+
+
 @pytest.mark.parametrize("encoder", [0, 4], ids=["enc-1thread-default", "enc-2threads-sse41"])
 def test_decoded_latents_identical_across_threads_and_isas(tmp_path, tiny_model, make_image, encoder):
     model = model_under_test(tiny_model)
     np.save(tmp_path / "img.npy", make_image(96, 160, seed=11))
     nc = tmp_path / "img.nc"
     run(CONFIGS[encoder], "encode", model, str(tmp_path / "img.npy"), str(nc))
+    encoded = np.load(str(nc) + ".npz")["latents"]  # the ŷ the encoder coded
     results = []
     for i, config in enumerate(CONFIGS):
         out = tmp_path / f"dec{i}.npz"
         run(config, "decode", model, str(nc), str(out))
         results.append(np.load(out))
+    for r in results:
+        assert np.array_equal(r["latents"], encoded)  # every decoder rebuilds the encoder's ŷ exactly
     for r in results[1:]:
-        assert np.array_equal(r["latents"], results[0]["latents"])
         diff = np.abs(r["pixels"].astype(int) - results[0]["pixels"].astype(int))
         assert diff.max() <= 8 and diff.mean() < 0.5
