@@ -54,12 +54,84 @@ def learning_curve(log: Path) -> list[str]:
     return lines
 
 
+EXAMPLE = REPO / "neuralcodec" / "examples" / "example.png"
+EXAMPLE_QUALITIES = (25, 75)
+EXAMPLE_HEADING = "## Bundled example (quality regression)"
+
+
+def example_rows(weights: Path) -> list[tuple[int, float, float, float]]:
+    """(quality, bpp, PSNR dB, MS-SSIM) of the model on the bundled example, CPU, effort 0."""
+    import numpy as np
+    from PIL import Image
+
+    import neuralcodec
+    from benchmarks.metrics import ms_ssim_rgb, psnr, to_tensor
+
+    original = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    pixels = original.shape[0] * original.shape[1]
+    rows = []
+    for q in EXAMPLE_QUALITIES:
+        data = neuralcodec.compress(original, q, weights, "cpu")
+        decoded = np.asarray(neuralcodec.decompress(data, "cpu", weights))
+        a, b = to_tensor(original), to_tensor(decoded)
+        rows.append((q, len(data) * 8 / pixels, psnr(a, b), ms_ssim_rgb(a, b)))
+    return rows
+
+
+def example_section(weights: Path) -> list[str]:
+    lines = [
+        "",
+        EXAMPLE_HEADING,
+        "",
+        "`neuralcodec/examples/example.png` (640×448), CPU, single-pass encoder; "
+        "`tests/test_quality_regression.py` re-measures these and fails when a weights commit "
+        "moves them (bpp ±2 %, PSNR ±0.15 dB, MS-SSIM ±0.002).",
+        "",
+        "| quality | bpp | PSNR dB | MS-SSIM |",
+        "|---|---|---|---|",
+    ]
+    for q, bpp, ps, ms in example_rows(weights):
+        lines.append(f"| {q} | {bpp:.4f} | {ps:.3f} | {ms:.5f} |")
+    return lines
+
+
+def kept_learning_curves(card: Path, new_runs: set[str]) -> list[str]:
+    """Learning-curve sections of the existing card for runs whose logs are not given again.
+
+    Training logs live in runs/ on the machine that trained; the card keeps their curves.
+    """
+    if not card.exists():
+        return []
+    kept, keep = [], False
+    for line in card.read_text().splitlines():
+        if line.startswith("## "):
+            run = line.split("`")[1] if line.startswith("## Learning curve (`") else None
+            keep = run is not None and run not in new_runs
+            if keep:
+                kept.append("")
+        if keep:
+            kept.append(line)
+    while kept and kept[-1] == "":
+        kept.pop()
+    return kept
+
+
+def previous_status(card: Path) -> str:
+    """The Status text of the existing card (kept when no new --notes are given)."""
+    if not card.exists():
+        return ""
+    text = card.read_text()
+    return text.split("\n## Status\n", 1)[1].strip() if "\n## Status\n" in text else ""
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--anchors", type=Path, default=ANCHORS)
-    p.add_argument("--notes", default="", help="free text: status, caveats")
+    p.add_argument(
+        "--notes", default="", help="free text: status, caveats (default: the card's current status)"
+    )
     p.add_argument(
         "--log", type=Path, nargs="*", default=[], help="runs/NAME/log.csv per run: learning curves"
     )
@@ -137,12 +209,15 @@ def main(argv: list[str] | None = None) -> None:
             f"| published {anchor.label} | {pct(bd_psnr_rate(anchor, ours))} | "
             f"{pct(bd_msssim_rate(anchor, ours))} |"
         )
+    lines += example_section(path)
+    out = WEIGHTS / f"{args.name}.md"
+    lines += kept_learning_curves(out, {log.parent.name for log in args.log if log.exists()})
     for log in args.log:
         if log.exists():
             lines += learning_curve(log)
-    if args.notes:
-        lines += ["", "## Status", "", args.notes]
-    out = WEIGHTS / f"{args.name}.md"
+    notes = args.notes or previous_status(out)
+    if notes:
+        lines += ["", "## Status", "", notes]
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
 

@@ -56,6 +56,8 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     training_log(tmp_path / "runs" / "unit-v1" / "log.csv", 100, -20.0)
     training_log(tmp_path / "runs" / "unit-v2" / "log.csv", 300, -45.5)
     monkeypatch.setattr(tool, "WEIGHTS", weights)
+    earlier = ["## Learning curve (`unit-v0`)", "", "| step |", "|---|", "| 50 |", "", "## Status", "", "old"]
+    (weights / "unit.md").write_text("\n".join(["# old card", "", *earlier]) + "\n")
 
     tool.main(
         ["unit", "--results", str(results), "--anchors", str(tmp_path / "none"), "--notes", "shipped because"]
@@ -68,3 +70,10 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     assert "## Learning curve (`unit-v1`)" in card and "## Learning curve (`unit-v2`)" in card
     assert "-45.5 %" in card
     assert card.rstrip().endswith("shipped because")
+    # a run whose log is gone from this machine keeps its curve from the previous card
+    assert (
+        "## Learning curve (`unit-v0`)" in card
+        and "| 50 |" in card
+        and "old" not in card.split("## Status")[1]
+    )
+    assert "## Bundled example (quality regression)" in card and "| 75 |" in card
