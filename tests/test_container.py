@@ -77,3 +77,80 @@ def test_dimension_limits(size):
 def test_largest_documented_image_is_allowed():
     check_dimensions(20000, 20000)
     assert 20000 * 20000 <= MAX_PIXELS
+
+
+def resealed(data: bytearray) -> bytes:
+    """Recompute the header checksum after an edit to the header fields."""
+    import zlib
+
+    name_len = data[6]
+    (count,) = struct.unpack(">H", bytes(data[7 + name_len + 8 + 15 : 7 + name_len + 8 + 17]))
+    crc_at = 7 + name_len + 8 + 17 + 5 * count
+    data[crc_at : crc_at + 4] = struct.pack(">I", zlib.crc32(bytes(data[:crc_at])))
+    return bytes(data)
+
+
+def test_unknown_flags_are_refused():
+    data = bytearray(pack(sample()))
+    data[5] = 0x01
+    with pytest.raises(InvalidInputError, match="flags"):
+        unpack(resealed(data))
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "x.pt", "tiny ", ""])
+def test_model_names_are_registry_names_never_paths(name):
+    c = sample()
+    c.header.model_name = name
+    with pytest.raises(InvalidInputError):
+        pack(c)
+    data = bytearray(pack(sample()))
+    if len(name) == len("tiny"):  # same length: splice it into a valid file
+        data[7:11] = name.encode()
+        with pytest.raises(InvalidInputError, match="registry name"):
+            unpack(resealed(data))
+
+
+def test_a_header_name_never_loads_a_weights_file_from_the_working_directory(
+    tmp_path, monkeypatch, tiny_model
+):
+    """Even when 'evil.pt' sits in the current folder, the name 'evil' is looked up in the registry."""
+    import shutil
+
+    import neuralcodec
+    from neuralcodec.errors import ModelMismatchError
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(tiny_model, tmp_path / "evil.pt")
+    c = sample()
+    c.header.model_name = "evil"
+    with pytest.raises(ModelMismatchError, match="not installed"):
+        neuralcodec.decompress(pack(c))
+
+
+def test_alpha_section_must_match_the_mode():
+    rgb_with_alpha = sample()
+    rgb_with_alpha.sections.append((SectionType.ALPHA, b"a"))
+    with pytest.raises(InvalidInputError, match="alpha"):
+        pack(rgb_with_alpha)
+    rgba_without = sample()
+    rgba_without.header.mode = ColorMode.RGBA
+    with pytest.raises(InvalidInputError, match="alpha"):
+        pack(rgba_without)
+
+
+def test_section_layout_is_checked_on_both_sides():
+    two_z = sample()
+    two_z.sections.insert(0, (SectionType.Z, b"z"))
+    with pytest.raises(InvalidInputError, match="expected 1 z"):
+        pack(two_z)
+    out_of_order = sample()
+    out_of_order.sections.reverse()
+    with pytest.raises(InvalidInputError, match="order"):
+        pack(out_of_order)
+
+
+def test_band_rows_outside_1_to_16_are_refused():
+    c = sample()
+    c.header.band_rows = 17
+    with pytest.raises(InvalidInputError, match="band height"):
+        pack(c)
