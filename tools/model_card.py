@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         "Sun-Hays80); never Kodak or the held-out set.",
         f"- **Training**: {meta.get('steps', '?')} steps in total, "
         f"{meta.get('cpu_hours', '?')} CPU core-hours "
-        "(no GPU), bf16 autocast + channels_last for the transforms, entropy models and losses in fp32.",
+        "(no GPU); transforms in bf16 autocast + channels_last unless the run table says fp32 (CPUs "
+        "without bf16 hardware), entropy models and losses in fp32.",
         "",
         "## Training runs",
         "",
@@ -172,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     for s in history:
         decay = f"last {100 * (1 - s['decay_start']):.0f} %" if "decay_start" in s else "last 20 %"
         lam = "–".join(f"{v:g}" for v in s["lambda"]) if "lambda" in s else "—"
+        device = f"{s['device']} {s['precision']}" if "precision" in s else s["device"]
         lines.append(
             f"| {s['run']} | {s['steps']} | {s['wall_s'] / 60:.0f} min | {s['processes']} × {s['threads']} | "
-            f"{s['device']} | {s['batch_size']} × {s['crop']}² | {s['lr']:g} → {s['lr_final']:g}, {decay} | "
+            f"{device} | {s['batch_size']} × {s['crop']}² | {s['lr']:g} → {s['lr_final']:g}, {decay} | "
             f"{lam} | `{s['data']}` |"
         )
     lines += [
