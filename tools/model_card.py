@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         "- **Training data**: `../shared/datasets/train` (1559 photos: BSDS500, ImageNet sample, Urban100, "
         "Sun-Hays80); never Kodak or the held-out set.",
         f"- **Training**: {meta.get('steps', '?')} steps in total, "
-        f"{meta.get('cpu_hours', '?')} CPU core-hours "
-        "(no GPU); transforms in bf16 autocast + channels_last unless the run table says fp32 (CPUs "
+        f"{meta.get('cpu_hours', '?')} CPU core-hours and {meta.get('gpu_hours', 0)} GPU-hours; "
+        "transforms in bf16 autocast + channels_last unless the run table says fp32 (CPUs "
         "without bf16 hardware), entropy models and losses in fp32.",
         "",
         "## Training runs",

@@ -2,10 +2,16 @@
 
 The training folders are small (~1.5k images, ~1 GB decoded), so decoding every JPEG once
 and cropping from RAM keeps two CPU cores busy with the model instead of with libjpeg.
+
+A *pack* (``.npz``) is a compact subset for a remote GPU machine, which gets only what
+travels with the checkout: random crops of the training photos, each stored as JPEG bytes
+(``data``: all bytes concatenated, ``offsets``: where each crop starts, plus the end).
 """
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +29,73 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-class InMemoryCrops:
-    """Random ``crop`` x ``crop`` RGB crops with random horizontal flips."""
+def check_training_folder(folder: Path) -> None:
+    if Path(folder).resolve().name.lower() in FORBIDDEN_FOLDER_NAMES:
+        raise ValueError(f"{folder} is an evaluation set; refusing to train on it")
 
-    def __init__(self, folder: Path, crop: int, seed: int = 0, progress: bool = True) -> None:
-        folder = Path(folder)
-        if folder.resolve().name.lower() in FORBIDDEN_FOLDER_NAMES:
-            raise ValueError(f"{folder} is an evaluation set; refusing to train on it")
-        paths = list_images(folder)
-        if not paths:
-            raise ValueError(f"no images found in {folder}")
+
+def write_pack(
+    folder: Path, out: Path, count: int, size: int, quality: int = 93, seed: int = 0, progress: bool = True
+) -> int:
+    """Write ``count`` random ``size``² crops of the photos in ``folder`` as a pack; returns its bytes."""
+    check_training_folder(folder)
+    paths = list_images(folder)
+    rng = np.random.default_rng(seed)
+    chunks, offsets = [], [0]
+    for _ in tqdm(range(count), desc="packing crops", disable=not progress, unit="crop"):
+        while True:
+            with Image.open(paths[rng.integers(len(paths))]) as im:
+                if min(im.size) >= size:
+                    arr = np.asarray(im.convert("RGB"))
+                    break
+        top, left = rng.integers(arr.shape[0] - size + 1), rng.integers(arr.shape[1] - size + 1)
+        buf = io.BytesIO()
+        Image.fromarray(arr[top : top + size, left : left + size]).save(
+            buf, format="JPEG", quality=quality, subsampling=0
+        )
+        chunks.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
+        offsets.append(offsets[-1] + len(chunks[-1]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez(tmp, data=np.concatenate(chunks), offsets=np.array(offsets, dtype=np.int64))
+    os.replace(tmp, out)
+    return out.stat().st_size
+
+
+def read_pack(path: Path) -> list[np.ndarray]:
+    """The decoded crops of a pack, uint8 (H, W, 3) each."""
+    with np.load(path, allow_pickle=False) as pack:
+        data, offsets = pack["data"], pack["offsets"]
+    images = []
+    for start, end in zip(offsets[:-1], offsets[1:]):
+        with Image.open(io.BytesIO(data[start:end].tobytes())) as im:
+            images.append(np.asarray(im.convert("RGB")))
+    return images
+
+
+class InMemoryCrops:
+    """Random ``crop`` x ``crop`` RGB crops with random horizontal flips.
+
+    ``source`` is a folder of photos or a pack file (``.npz``, see :func:`write_pack`).
+    """
+
+    def __init__(self, source: Path, crop: int, seed: int = 0, progress: bool = True) -> None:
+        source = Path(source)
+        check_training_folder(source)
+        if source.suffix == ".npz":
+            loaded = read_pack(source)
+        else:
+            paths = list_images(source)
+            if not paths:
+                raise ValueError(f"no images found in {source}")
+            loaded = []
+            for path in tqdm(paths, desc="loading images", disable=not progress, unit="img"):
+                with Image.open(path) as im:
+                    loaded.append(np.asarray(im.convert("RGB")))
         self.crop = crop
-        self.images: list[np.ndarray] = []
-        for path in tqdm(paths, desc="loading images", disable=not progress, unit="img"):
-            with Image.open(path) as im:
-                arr = np.asarray(im.convert("RGB"))
-            if min(arr.shape[:2]) >= crop:
-                self.images.append(arr)
+        self.images: list[np.ndarray] = [arr for arr in loaded if min(arr.shape[:2]) >= crop]
         if not self.images:
-            raise ValueError(f"no image in {folder} is at least {crop} px on its short side")
+            raise ValueError(f"no image in {source} is at least {crop} px on its short side")
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:

@@ -22,6 +22,7 @@ from neuralcodec.exact import quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.portable import is_portable, load_portable
 from neuralcodec.zoo import WEIGHTS_FORMAT
 
 Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
@@ -64,19 +65,31 @@ def calibration_z(model: TrainableHyperprior, images: torch.Tensor) -> torch.Ten
     return torch.cat(zs)
 
 
+def training_meta(history: list[dict]) -> dict:
+    """Steps and compute of a training history: CPU core-hours and GPU-hours counted apart."""
+    cpu = [s for s in history if not str(s.get("device", "cpu")).startswith("cuda")]
+    gpu = [s for s in history if str(s.get("device", "cpu")).startswith("cuda")]
+    return {
+        "steps": sum(s["steps"] for s in history),
+        "cpu_hours": round(sum(s["wall_s"] * s["processes"] * s["threads"] for s in cpu) / 3600, 2),
+        "gpu_hours": round(sum(s["wall_s"] * s["processes"] for s in gpu) / 3600, 2),
+        "history": history,
+    }
+
+
 def load_checkpoint(path: Path) -> tuple[TrainableHyperprior, dict]:
-    """The model in a training checkpoint, and the metadata its model card needs."""
+    """The model in a training checkpoint (or portable folder), and the metadata its card needs."""
+    if is_portable(path):
+        state, manifest = load_portable(path)
+        model = TrainableHyperprior(HyperpriorConfig(**manifest["run"]["config"]), bf16=False)
+        model.load_state_dict(state)
+        return model.eval(), training_meta(manifest["history"])
     run = json.loads((path.parent / "config.json").read_text())
     model = TrainableHyperprior(HyperpriorConfig(**run["config"]), bf16=False)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(ckpt["model"])
     history = ckpt.get("history") or [legacy_segment(path.parent, run, ckpt["step"])]
-    meta = {
-        "steps": sum(s["steps"] for s in history),
-        "cpu_hours": round(sum(s["wall_s"] * s["processes"] * s["threads"] for s in history) / 3600, 2),
-        "history": history,
-    }
-    return model.eval(), meta
+    return model.eval(), training_meta(history)
 
 
 def legacy_segment(run_dir: Path, run: dict, step: int) -> dict:
@@ -129,7 +142,7 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("checkpoint", type=Path, help="runs/NAME/last.ckpt")
+    p.add_argument("checkpoint", type=Path, help="runs/NAME/last.ckpt, or a portable folder (GPU runs)")
     p.add_argument("--name", required=True, help="model name, e.g. msssim")
     p.add_argument("--out", type=Path, help="default: neuralcodec/weights/NAME.pt")
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")

@@ -30,6 +30,7 @@ from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
 from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.zoo import load_transforms
 
 # λ of the lowest and highest quality level. The low ends sit below the published bmshj2018 ones
@@ -49,7 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--eval-images", type=int, default=6)
     p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--init", type=Path, help="exported weights to start from when there is no checkpoint")
+    p.add_argument(
+        "--init",
+        type=Path,
+        help="exported weights (.pt) or a portable folder to start from when there is no checkpoint",
+    )
+    p.add_argument(
+        "--portable-out",
+        type=Path,
+        help="also write fp32 parameters split into files < 16 MiB here at every checkpoint (GPU runs)",
+    )
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--minutes", type=float, default=math.inf, help="wall-clock budget of this run")
     p.add_argument("--batch-size", type=int, default=8)
@@ -193,6 +203,12 @@ def main(argv: list[str] | None = None) -> None:
         history = ckpt.get("history", [])
         if rank == 0:
             print(f"resumed {ckpt_path} at step {step}")
+    elif args.init and is_portable(args.init):
+        state, manifest = load_portable(args.init)
+        model.load_state_dict(state)
+        history = manifest["history"]
+        if rank == 0:
+            print(f"initialised from portable parameters {args.init} ({manifest['step']} steps)")
     elif args.init:
         history = load_exported(model, args.init)
         if rank == 0:
@@ -302,13 +318,22 @@ def main(argv: list[str] | None = None) -> None:
         if step % args.checkpoint_every == 0:
             segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
             save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
+            save_portable_if_asked(args, model, step, [*history, segment])
     if rank == 0:
         segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
         save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
+        save_portable_if_asked(args, model, step, [*history, segment])
         bar.close()
         print(f"stopped at step {step}; checkpoint {ckpt_path}")
     if distributed:
         dist.destroy_process_group()
+
+
+def save_portable_if_asked(args: argparse.Namespace, model, step: int, history: list[dict]) -> None:
+    """fp32 parameters in files under 16 MiB (--portable-out), what a GPU machine sends back."""
+    if args.portable_out:
+        run = {**vars(args), "config": model.transforms.config.to_dict()}
+        save_portable(args.portable_out, model.state_dict(), step, history, run)
 
 
 def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int, history: list[dict]) -> None:

@@ -1,0 +1,60 @@
+"""The GPU path without a GPU: pack a subset, train from it, send back small files, resume, export."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("compressai")
+
+import neuralcodec  # noqa: E402
+from neuralcodec.training.data import InMemoryCrops, read_pack, write_pack  # noqa: E402
+from neuralcodec.training.export import main as export_main  # noqa: E402
+from neuralcodec.training.portable import MAX_FILE_BYTES, load_portable, split_state  # noqa: E402
+from neuralcodec.training.train import main as train_main  # noqa: E402
+
+TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
+
+
+def test_split_state_keeps_every_part_under_the_limit():
+    state = {f"t{i}": torch.zeros(1000) for i in range(10)}  # 4000 bytes each
+    parts = split_state(state, max_bytes=9000)
+    assert [len(p) for p in parts] == [2, 2, 2, 2, 2]
+    assert {k for p in parts for k in p} == set(state)
+
+
+def test_pack_train_resume_and_export(tmp_path, make_image):
+    photos = tmp_path / "train"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(make_image(120, 150, seed=i)).save(photos / f"p{i}.png")
+    pack = tmp_path / "pack.npz"
+    write_pack(photos, pack, count=5, size=96, progress=False)
+    crops = read_pack(pack)
+    assert len(crops) == 5 and all(c.shape == (96, 96, 3) for c in crops)
+    assert InMemoryCrops(pack, 64, progress=False).batch(2).shape == (2, 3, 64, 64)
+
+    portable = tmp_path / "out" / "params"
+    common = ["--runs-dir", str(tmp_path / "runs"), "--data", str(pack), "--eval-dir", str(tmp_path / "none")]
+    common += ["--threads", "1", "--warmup", "1", "--checkpoint-every", "2", *TINY]
+    train_main(["--name", "gpu", "--steps", "3", "--portable-out", str(portable), *common])
+    files = sorted(portable.iterdir())
+    assert all(f.stat().st_size < MAX_FILE_BYTES for f in files)
+    state, manifest = load_portable(portable)
+    assert manifest["step"] == 3 and sum(s["steps"] for s in manifest["history"]) == 3
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+
+    # A CPU run (another machine: no checkpoint there) resumes from the returned files.
+    train_main(["--name", "cpu", "--steps", "2", "--init", str(portable), *common])
+    ckpt = torch.load(tmp_path / "runs" / "cpu" / "last.ckpt", weights_only=False)
+    assert sum(s["steps"] for s in ckpt["history"]) == 5
+
+    weights = tmp_path / "model.pt"
+    export_main([str(portable), "--name", "unit", "--out", str(weights), "--data", str(photos)]
+                + ["--calibration-crop", "64"])  # fmt: skip
+    meta = torch.load(weights, weights_only=True)["meta"]
+    assert meta["steps"] == 3 and "gpu_hours" in meta
+    data = neuralcodec.compress(make_image(64, 64), 50, weights)
+    assert neuralcodec.decompress(data, model=weights).size == (64, 64)
+    assert json.loads((portable / "portable.json").read_text())["run"]["config"]["N"] == 16
