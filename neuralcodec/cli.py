@@ -1,19 +1,33 @@
 """``ncodec``: compress, decompress and inspect ``.nc`` files.
 
-Exit codes: 0 success; 1 usage error (bad arguments, refused overwrite); 2 bad or corrupt
-input (unreadable image, damaged or foreign .nc file, wrong model); 3 any other failure
-(e.g. the disk is full). Errors are one line on stderr, never a traceback.
+Exit codes: 0 success; 1 usage error (bad arguments, refused overwrite, a rate target out of
+the model's reach); 2 bad or corrupt input (unreadable image, damaged or foreign .nc file,
+wrong model); 3 any other failure (e.g. the disk is full). Errors are one line on stderr,
+never a traceback.
+
+Start-up: this module imports only the standard library at the top. ``--help``, ``--version``,
+``info`` and argument errors never import torch (tests/test_cli.py checks it); compress and
+decompress import it when they start working.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_FAILURE = 0, 1, 2, 3
+STDIO = "-"  # as an input: standard input; as an output: standard output
+MAX_EFFORT = 9  # neuralcodec.api.MAX_EFFORT, repeated so that argument errors need no torch
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]i?[bB]?|[bB])?\s*")
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 2**20}
+
+Target = Path | str  # a file, or STDIO
 
 
 class UsageError(Exception):
@@ -24,6 +38,19 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 by default; usage is 1 here
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _StdinBytes(io.BytesIO):
+    """Standard input's bytes, named like a file in error messages."""
+
+    def __str__(self) -> str:
+        return "<stdin>"
+
+
+def _name(target: Target, output: bool = False) -> str:
+    if isinstance(target, str):
+        return "<stdout>" if output else "<stdin>"
+    return str(target)
 
 
 def _progress(items: list, label: str, enabled: bool) -> Iterator:
@@ -39,143 +66,426 @@ def _progress(items: list, label: str, enabled: bool) -> Iterator:
         sys.stderr.write(f"\r{label} [{'#' * 30}] {total}/{total}\n")
 
 
-def _outputs(inputs: list[Path], output: Path | None, suffix: str) -> list[Path]:
-    """Where each input goes: -o FILE (one input), -o DIR, or next to the input."""
-    if output is not None and len(inputs) == 1 and not output.is_dir() and output.suffix:
+# ----------------------------------------------------------------------------- arguments
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _effort(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0..{MAX_EFFORT}, got {text!r}") from None
+    if not 0 <= value <= MAX_EFFORT:
+        raise argparse.ArgumentTypeError(f"must be within 0..{MAX_EFFORT}, got {value}")
+    return value
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``12345``, ``100k``/``100kB`` (×1000), ``100KiB`` (×1024), ``1.5M``/``1.5MB``, ``2MiB``."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected a size in bytes such as 50000, 100k or 2MiB, got {text!r}"
+        )
+    value = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a file size must be at least 1 byte, got {text!r}")
+    return int(value)
+
+
+def _psnr(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected dB, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of dB, got {text}")
+    return value
+
+
+def _ms_ssim(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def _image_extensions() -> dict[str, str]:
+    """Extensions Pillow can write (lower case, with the dot) -> format; .nc is not an image output."""
+    from PIL import Image
+
+    return {ext: fmt for ext, fmt in Image.registered_extensions().items() if ext != ".nc"}
+
+
+def _is_nc_file(path: Path) -> bool:
+    from neuralcodec.container import MAGIC
+
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
+def _is_image_file(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return True
+    except Exception:
+        return False
+
+
+def _split_positionals(
+    command: str, positionals: list[str], output: str | None
+) -> tuple[list[Target], Target | None]:
+    """Inputs and output from ``IN... [-o OUT]`` or ``IN OUT`` (refusing the ambiguous forms).
+
+    The second of exactly two arguments is the output when it is clearly one: ``-`` (standard
+    output), a ``.nc`` name (compress) or a name with an image extension Pillow knows
+    (decompress). An output-like name anywhere else is refused rather than guessed at.
+    """
+    extensions = _image_extensions() if command == "decompress" else {}
+
+    def output_like(arg: str) -> bool:
+        suffix = Path(arg).suffix.lower()
+        return suffix == ".nc" if command == "compress" else suffix in extensions
+
+    kind = "an image" if command == "compress" else "a .nc file"
+    if len(positionals) == 2 and (positionals[1] == STDIO or output_like(positionals[1])):
+        first, second = positionals
+        if output is not None:
+            raise UsageError(f"the output is given twice ({second} and -o {output}); give one")
+        if first != STDIO and output_like(first):
+            raise UsageError(f"{first} looks like an output, not {kind} to {command}; the order is IN OUT")
+        if second != STDIO:
+            candidate = Path(second)
+            if candidate.is_file() and (
+                _is_nc_file(candidate)
+                if command == "decompress"
+                else not _is_nc_file(candidate) and _is_image_file(candidate)
+            ):
+                raise UsageError(
+                    f"{second} exists and is {kind}, so it could be a second input as well as the "
+                    f"output; name the output with -o"
+                )
+        return [_target(first)], _target(second)
+    first = positionals[0]
+    if len(positionals) == 2 and first != STDIO and output_like(first):
+        raise UsageError(f"{first} looks like an output, not {kind} to {command}; the order is IN OUT")
+    for arg in positionals:
+        if len(positionals) > 1 and arg != STDIO and output_like(arg):
+            example = "IN.png OUT.nc" if command == "compress" else "IN.nc OUT.png"
+            raise UsageError(
+                f"{arg} looks like an output, not {kind} to {command}: name one output after one input "
+                f"(ncodec {command} {example}) or use -o DIR for several inputs"
+            )
+    if STDIO in positionals and len(positionals) > 1:
+        raise UsageError("- (standard input) must be the only input")
+    return [_target(p) for p in positionals], None if output is None else _target(output)
+
+
+def _target(arg: str) -> Target:
+    return STDIO if arg == STDIO else Path(arg)
+
+
+def _outputs(inputs: list[Target], output: Target | None, suffix: str) -> list[Target]:
+    """Where each input goes: OUT / -o FILE (one input), -o DIR, -o - (stdout), or next to the input."""
+    if output == STDIO:
+        if len(inputs) != 1:
+            raise UsageError("only one input can go to standard output")
+        return [STDIO]
+    if inputs == [STDIO]:
+        if output is None:
+            return [STDIO]
+        assert isinstance(output, Path)
+        if output.is_dir() or not output.suffix:
+            raise UsageError("standard input has no name: give an output file name, or - for standard output")
+        return [output]
+    assert output is None or isinstance(output, Path)
+    paths = [p for p in inputs if isinstance(p, Path)]
+    if output is not None and len(paths) == 1 and not output.is_dir() and output.suffix:
         return [output]
     if output is not None and output.exists() and not output.is_dir():
         raise UsageError(f"{output}: with several inputs, -o must be a directory")
     folder = output
-    outs = [(folder or p.parent) / (p.stem + suffix) for p in inputs]
+    outs = [(folder or p.parent) / (p.stem + suffix) for p in paths]
     if len(set(o.resolve() for o in outs)) != len(outs):
         raise UsageError("two inputs would write the same output name; use separate -o folders")
-    return outs
+    return list(outs)
 
 
-def _run_batch(
-    inputs: list[Path], outputs: list[Path], args: argparse.Namespace, one: Callable[[Path, Path], str | None]
-) -> int:
-    from neuralcodec.errors import InvalidInputError, NeuralCodecError
-    from neuralcodec.fileio import OutputExistsError, check_output
-
-    failures: list[str] = []
-    code = EXIT_OK
-    show = len(inputs) > 1 and sys.stderr.isatty() and not args.verbose
-    for src, dst in _progress(list(zip(inputs, outputs)), args.command, show):
-        try:
-            check_output(dst, inputs, args.force)
-            message = one(src, dst)
-            if message and args.verbose:
-                print(message)
-        except OutputExistsError as exc:
-            failures.append(str(exc))
-            code = max(code, EXIT_USAGE)
-        except (InvalidInputError, NeuralCodecError) as exc:
-            failures.append(str(exc) if str(exc).startswith(str(src)) else f"{src}: {exc}")
-            code = max(code, EXIT_BAD_INPUT)
-        except OSError as exc:
-            failures.append(f"{src}: {exc.strerror or exc}")
-            code = EXIT_FAILURE
-        if failures and not args.keep_going:
-            break
-    for failure in failures:
-        print(f"ncodec: {failure}", file=sys.stderr)
-    if failures and len(inputs) > 1:
-        print(f"ncodec: {len(failures)} of {len(inputs)} files failed", file=sys.stderr)
-    return code
+def _check_device(device: str) -> None:
+    if not _DEVICE.fullmatch(device):
+        raise UsageError(f"unknown device {device!r}; use auto, cpu or cuda")
 
 
-def cmd_compress(args: argparse.Namespace) -> int:
-    from neuralcodec.api import compress_with_stats
-    from neuralcodec.fileio import write_atomic
-
-    if not 0 <= args.quality <= 100:
-        raise UsageError(f"-q must be within 0..100, got {args.quality}")
-    outputs = _outputs(args.inputs, args.output, ".nc")
-
-    def one(src: Path, dst: Path) -> str:
-        start = time.perf_counter()
-        data, stats = compress_with_stats(
-            src, args.quality, args.model, args.device, keep_metadata=not args.strip
-        )
-        write_atomic(dst, lambda tmp: tmp.write_bytes(data))
-        seconds = time.perf_counter() - start
-        notes = "".join(f"\n  note: {n}" for n in stats.notes)
-        return (
-            f"{src} -> {dst}: {stats.width}x{stats.height}, {stats.file_bytes} bytes, {stats.bpp:.4f} bpp, "
-            f"{seconds:.2f} s; coded bits {stats.actual_bits} vs estimated {stats.estimated_bits:.0f} "
-            f"({(stats.actual_bits / max(stats.estimated_bits, 1) - 1) * 100:+.2f}%){notes}"
-        )
-
-    return _run_batch(args.inputs, outputs, args, one)
+def _check_stdio(inputs: list[Target], outputs: list[Target]) -> None:
+    if STDIO in inputs and sys.stdin.isatty():
+        raise UsageError("refusing to read data from a terminal; redirect standard input or name a file")
+    if STDIO in outputs and sys.stdout.isatty():
+        raise UsageError("refusing to write binary data to a terminal; redirect standard output or use -o")
 
 
-def cmd_decompress(args: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from neuralcodec.api import decompress
-    from neuralcodec.errors import InvalidInputError
-    from neuralcodec.fileio import write_atomic
-
-    outputs = _outputs(args.inputs, args.output, ".png")
-    formats = Image.registered_extensions()
-    unknown = [o for o in outputs if o.suffix.lower() not in formats]
-    if unknown:
-        raise UsageError(f"{unknown[0]}: unknown image format for extension {unknown[0].suffix!r}")
-
-    def one(src: Path, dst: Path) -> str:
-        start = time.perf_counter()
-        image = decompress(_read(src), args.device, args.model, strip=args.strip)
-        fmt = formats[dst.suffix.lower()]
-        extra = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
-
-        def save(tmp: Path) -> None:
-            try:
-                image.save(tmp, format=fmt, **extra)
-            except (OSError, ValueError, KeyError) as exc:
-                raise InvalidInputError(f"cannot save a mode {image.mode} image as {fmt}: {exc}") from None
-
-        write_atomic(dst, save)
-        return (
-            f"{src} -> {dst}: {image.width}x{image.height} {image.mode}, {time.perf_counter() - start:.2f} s"
-        )
-
-    return _run_batch(args.inputs, outputs, args, one)
+# ----------------------------------------------------------------------------- running
 
 
-def _read(path: Path) -> bytes:
+def _read(source: Target) -> bytes:
     from neuralcodec.errors import InvalidInputError
 
+    if source == STDIO:
+        return sys.stdin.buffer.read()
+    assert isinstance(source, Path)
     try:
-        return path.read_bytes()
+        return source.read_bytes()
     except FileNotFoundError:
         raise InvalidInputError("no such file") from None
     except IsADirectoryError:
         raise InvalidInputError("is a directory") from None
 
 
+def _write(dst: Target, write: Callable[[io.BytesIO | Path], None], force: bool) -> None:
+    """Standard output, or a file written safely (neuralcodec.fileio)."""
+    if dst == STDIO:
+        buf = io.BytesIO()
+        write(buf)
+        sys.stdout.buffer.write(buf.getvalue())
+        sys.stdout.buffer.flush()
+        return
+    from neuralcodec.fileio import write_atomic
+
+    assert isinstance(dst, Path)
+    write_atomic(dst, write, force=force)
+
+
+def _run_batch(
+    inputs: list[Target],
+    outputs: list[Target],
+    args: argparse.Namespace,
+    one: Callable[[Target, Target], str | None],
+) -> int:
+    """Run ``one`` per input; every failure is one line on stderr, and the worst decides the exit code."""
+    from neuralcodec.errors import InvalidInputError, NeuralCodecError
+    from neuralcodec.fileio import OutputExistsError, check_output
+    from neuralcodec.rate_control import TargetUnreachableError
+
+    failures: list[str] = []
+    code = EXIT_OK
+    show = len(inputs) > 1 and sys.stderr.isatty() and not args.verbose
+    messages = sys.stderr if STDIO in outputs else sys.stdout  # never mix messages into the data
+    paths = [p for p in inputs if isinstance(p, Path)]
+    try:
+        for src, dst in _progress(list(zip(inputs, outputs)), args.command, show):
+            name = _name(src)
+            try:
+                if isinstance(dst, Path):
+                    check_output(dst, paths, args.force)
+                message = one(src, dst)
+                if message and args.verbose:
+                    print(message, file=messages)
+            except UsageError:
+                raise
+            except (OutputExistsError, TargetUnreachableError) as exc:
+                failures.append(str(exc) if isinstance(exc, OutputExistsError) else f"{name}: {exc}")
+                code = max(code, EXIT_USAGE)
+            except (InvalidInputError, NeuralCodecError, ValueError) as exc:  # bad input, however raised
+                failures.append(str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+                code = max(code, EXIT_BAD_INPUT)
+            except MemoryError:
+                failures.append(f"{name}: out of memory")
+                code = EXIT_FAILURE
+            except OSError as exc:
+                failures.append(f"{name}: {exc.strerror or exc}")
+                code = EXIT_FAILURE
+            except Exception as exc:  # a bug: still one line, and the batch's other failures are kept
+                failures.append(f"{name}: internal error: {type(exc).__name__}: {exc}")
+                code = EXIT_FAILURE
+            if failures and not args.keep_going:
+                break
+    finally:  # also on Ctrl-C: what failed so far is reported
+        for failure in failures:
+            print(f"ncodec: {failure}", file=sys.stderr)
+        if failures and len(inputs) > 1:
+            print(f"ncodec: {len(failures)} of {len(inputs)} files failed", file=sys.stderr)
+    return code
+
+
+def _set_threads(threads: int | None) -> None:
+    """--threads N: torch's intra-op threads (default: torch's own, one per available core)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _effort_progress(name: str, effort: int, enabled: bool) -> Callable[[int, int], None] | None:
+    if not enabled or effort == 0:
+        return None
+
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"\r{name}: effort {effort}: {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    if not 0 <= args.quality <= 100:
+        raise UsageError(f"-q must be within 0..100, got {args.quality}")
+    inputs, output = _split_positionals("compress", args.inputs, args.output)
+    outputs = _outputs(inputs, output, ".nc")
+    _check_stdio(inputs, outputs)
+    _limit_pillow(args.max_pixels)
+    _set_threads(args.threads)
+    target = {"target_size": args.size, "target_psnr": args.psnr, "target_ms_ssim": args.ms_ssim}
+    target = {k: v for k, v in target.items() if v is not None}
+
+    from neuralcodec.api import compress_with_stats
+
+    def one(src: Target, dst: Target) -> str:
+        start = time.perf_counter()
+        source = _StdinBytes(_read(src)) if src == STDIO else src
+        progress = _effort_progress(_name(src), args.effort, args.verbose)
+        chosen = ""
+        if target:
+            from neuralcodec.rate_control import compress_to_target
+
+            found = compress_to_target(
+                source,
+                **target,
+                model=args.model,
+                device=args.device,
+                keep_metadata=not args.strip,
+                effort=args.effort,
+                progress=progress,
+            )
+            data, stats = found.data, found.stats
+            if args.size is not None:
+                asked = f"--size {args.size}"
+            elif args.psnr is not None:
+                asked = f"--psnr {args.psnr:g}: PSNR {found.value:.2f} dB"
+            else:
+                asked = f"--ms-ssim {args.ms_ssim:g}: MS-SSIM {found.value:.4f}"
+            chosen = f"; quality {found.quality:g} chosen in {found.passes} passes ({asked})"
+        else:
+            data, stats = compress_with_stats(
+                source,
+                args.quality,
+                args.model,
+                args.device,
+                keep_metadata=not args.strip,
+                effort=args.effort,
+                progress=progress,
+            )
+        _write(dst, lambda f: f.write(data) if isinstance(f, io.BytesIO) else f.write_bytes(data), args.force)
+        seconds = time.perf_counter() - start
+        notes = "".join(f"\n  note: {n}" for n in stats.notes)
+        excess = (stats.actual_bits / max(stats.estimated_bits, 1) - 1) * 100
+        return (
+            f"{_name(src)} -> {_name(dst, True)}: {stats.width}x{stats.height}, {stats.file_bytes} bytes, "
+            f"{stats.bpp:.4f} bpp, {seconds:.2f} s; coded bits {stats.actual_bits} vs estimated "
+            f"{stats.estimated_bits:.0f} ({excess:+.2f}%){chosen}{notes}"
+        )
+
+    return _run_batch(inputs, outputs, args, one)
+
+
+def _limit_pillow(max_pixels: int | None) -> None:
+    """--max-pixels N: Pillow refuses input images above N pixels (its error is at twice its setting).
+
+    Without it Pillow's own guard applies (an error above 2 x 89,478,485 pixels); its warning
+    is silenced either way: the limit is the error.
+    """
+    import warnings
+
+    from PIL import Image
+
+    if max_pixels is not None:
+        Image.MAX_IMAGE_PIXELS = max_pixels // 2 if max_pixels % 2 == 0 else max_pixels / 2  # type: ignore
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from neuralcodec.container import MAX_PIXELS
+
+    if args.max_pixels is not None and args.max_pixels > MAX_PIXELS:
+        raise UsageError(f"--max-pixels can be at most the format's limit, {MAX_PIXELS}")
+    inputs, output = _split_positionals("decompress", args.inputs, args.output)
+    outputs = _outputs(inputs, output, ".png")
+    formats = _image_extensions()
+    unknown = [o for o in outputs if isinstance(o, Path) and o.suffix.lower() not in formats]
+    if unknown:
+        raise UsageError(f"{unknown[0]}: unknown image format for extension {unknown[0].suffix!r}")
+    _check_stdio(inputs, outputs)
+    _set_threads(args.threads)
+
+    def one(src: Target, dst: Target) -> str:
+        from neuralcodec.container import unpack
+        from neuralcodec.errors import InvalidInputError
+
+        start = time.perf_counter()
+        data = _read(src)
+        unpack(data)  # a damaged or foreign file fails here, before torch is imported
+
+        from neuralcodec.api import DEFAULT_MAX_PIXELS, decompress
+
+        limit = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+        image = decompress(data, args.device, args.model, strip=args.strip, max_pixels=limit)
+        fmt = "PNG" if dst == STDIO else formats[dst.suffix.lower()]  # type: ignore[union-attr]
+        extra = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
+
+        def save(f: io.BytesIO | Path) -> None:
+            try:
+                image.save(f, format=fmt, **extra)
+            except (OSError, ValueError, KeyError) as exc:
+                raise InvalidInputError(f"cannot save a mode {image.mode} image as {fmt}: {exc}") from None
+
+        _write(dst, save, args.force)
+        return (
+            f"{_name(src)} -> {_name(dst, True)}: {image.width}x{image.height} {image.mode}, "
+            f"{time.perf_counter() - start:.2f} s"
+        )
+
+    return _run_batch(inputs, outputs, args, one)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    from neuralcodec.api import read_header
-    from neuralcodec.container import SectionType
+    from neuralcodec.container import SectionType, unpack
     from neuralcodec.errors import InvalidInputError
 
     code = EXIT_OK
-    for path in args.inputs:
+    for arg in args.inputs:
+        source = _target(arg)
         try:
-            container = read_header(_read(path))
+            data = _read(source)
+            container = unpack(data)
         except InvalidInputError as exc:
-            print(f"ncodec: {path}: {exc}", file=sys.stderr)
+            print(f"ncodec: {_name(source)}: {exc}", file=sys.stderr)
             code = EXIT_BAD_INPUT
             continue
         h = container.header
-        print(f"{path}:")
+        print(f"{_name(source)}:")
         print(f"  image     {h.width}x{h.height} {h.mode.name}")
         print(f"  model     {h.model_name} (weights {h.model_digest.hex()})")
         print(f"  quality   {h.quality:g}")
-        size = path.stat().st_size
-        print(f"  size      {size} bytes, {size * 8 / (h.width * h.height):.4f} bpp")
-        for kind, data in container.sections:
-            print(f"  section   {kind.name:<6} {len(data)} bytes")
+        print(f"  size      {len(data)} bytes, {len(data) * 8 / (h.width * h.height):.4f} bpp")
+        for kind, section in container.sections:
+            print(f"  section   {kind.name:<6} {len(section)} bytes")
         for note in container.section(SectionType.NOTE):
             for line in note.decode("utf-8", "replace").splitlines():
                 print(f"  note      {line}")
@@ -200,29 +510,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    def common(sp: argparse.ArgumentParser, multi_output_help: str) -> None:
-        sp.add_argument("inputs", nargs="+", type=Path)
-        sp.add_argument("-o", "--output", type=Path, help=multi_output_help)
+    def common(sp: argparse.ArgumentParser, inputs_help: str, output_help: str) -> None:
+        sp.add_argument("inputs", nargs="+", metavar="IN", help=inputs_help)
+        sp.add_argument("-o", "--output", metavar="OUT|DIR", help=output_help)
         sp.add_argument(
             "-f", "--force", action="store_true", help="overwrite existing outputs (never an input)"
         )
-        sp.add_argument("-v", "--verbose", action="store_true")
+        sp.add_argument("-v", "--verbose", action="store_true", help="report size, time and choices")
         sp.add_argument("--model", help="model name or weights file (default: the one the file needs)")
         sp.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+        sp.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
         sp.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF metadata")
         sp.add_argument(
             "--keep-going", action="store_true", help="continue after a failed file; exit non-zero"
         )
 
-    c = sub.add_parser("compress", help="image(s) -> .nc")
-    common(c, "output file, or folder for several inputs (default: next to the input, .nc)")
-    c.add_argument("-q", "--quality", type=float, default=75.0, help="0 (smallest) .. 100 (best), default 75")
+    c = sub.add_parser(
+        "compress",
+        help="image(s) -> .nc",
+        usage="ncodec compress IN [OUT.nc|-] [options] | IN... [-o DIR] [options]",
+        description="Compress images. IN may be - (standard input); OUT may be - (standard output).",
+    )
+    common(
+        c,
+        "images; a second argument ending in .nc (or -) is the output",
+        "output file, or folder for several inputs (default: next to the input, .nc)",
+    )
+    rate = c.add_mutually_exclusive_group()
+    rate.add_argument(
+        "-q", "--quality", type=float, default=75.0, help="0 (smallest) .. 100 (best), default 75"
+    )
+    rate.add_argument(
+        "--size",
+        type=parse_size,
+        metavar="BYTES",
+        help="largest quality whose file fits (e.g. 50000, 100k, 2MiB)",
+    )
+    rate.add_argument("--psnr", type=_psnr, metavar="DB", help="smallest file with at least this RGB PSNR")
+    rate.add_argument(
+        "--ms-ssim", type=_ms_ssim, metavar="VALUE", help="smallest file with at least this MS-SSIM (0..1)"
+    )
+    c.add_argument(
+        "-e",
+        "--effort",
+        type=_effort,
+        default=0,
+        metavar="0..9",
+        help="encoder effort: 0 single pass (default); higher is slower and smaller at equal quality",
+    )
+    c.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        metavar="N",
+        help="refuse input images above N pixels (default: Pillow's decompression-bomb guard)",
+    )
     c.set_defaults(func=cmd_compress, model="msssim")
-    d = sub.add_parser("decompress", help=".nc -> image(s) (PNG, or any Pillow format by extension)")
-    common(d, "output file (format from its extension), or folder (default: next to the input, .png)")
+    d = sub.add_parser(
+        "decompress",
+        help=".nc -> image(s) (PNG, or any Pillow format by extension)",
+        usage="ncodec decompress IN [OUT.png|-] [options] | IN... [-o DIR] [options]",
+        description="Decompress .nc files. IN may be - (standard input); OUT may be - (standard "
+        "output, as PNG).",
+    )
+    common(
+        d,
+        ".nc files; a second argument with an image extension (or -) is the output",
+        "output file (format from its extension), or folder (default: next to the input, .png)",
+    )
+    d.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        metavar="N",
+        help="refuse images above N pixels (default 89478485, Pillow's limit; at most 2^29)",
+    )
     d.set_defaults(func=cmd_decompress)
     i = sub.add_parser("info", help="print the header of .nc files")
-    i.add_argument("inputs", nargs="+", type=Path)
+    i.add_argument("inputs", nargs="+", metavar="FILE", help=".nc files (- for standard input)")
     i.set_defaults(func=cmd_info)
     sub.add_parser(
         "train", help="train a model (needs the train extra); see 'ncodec train --help'", add_help=False
@@ -248,12 +611,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if getattr(args, "device", "auto") != "auto":
+        device = getattr(args, "device", "auto")
+        _check_device(device)
+        if device != "auto":
             from neuralcodec.codec import resolve_device
             from neuralcodec.errors import DeviceUnavailableError
 
             try:
-                resolve_device(args.device)
+                resolve_device(device)
             except DeviceUnavailableError as exc:
                 raise UsageError(str(exc)) from None
         return args.func(args)

@@ -1,7 +1,9 @@
 """The ncodec command: outputs, overwrite rules, exit codes, and one-line errors."""
 
+import io
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +158,341 @@ def test_image_claiming_absurd_dimensions_is_refused_before_decoding(tmp_path, c
     err = capsys.readouterr().err
     assert "too large" in err and err.count(str(bomb)) == 1
     assert not bomb.with_suffix(".nc").exists()
+
+
+# --------------------------------------------------------------------------- issue 12: positional output
+
+
+def test_positional_output_compress_then_decompress(png, tiny_model, capsys):
+    nc = png.with_name("out.nc")
+    assert run("compress", png, nc, "--model", tiny_model) == EXIT_OK
+    assert nc.read_bytes()[:4] == b"NCDC" and not png.with_suffix(".nc").exists()
+    back = png.with_name("back.webp")
+    assert run("decompress", nc, back, "--model", tiny_model) == EXIT_OK
+    assert Image.open(back).format == "WEBP" and Image.open(back).size == (96, 64)
+    assert not nc.with_suffix(".png").exists()
+    # the overwrite rules are the same as with -o
+    assert run("compress", png, nc, "--model", tiny_model) == EXIT_USAGE
+    assert "already exists" in capsys.readouterr().err
+    assert run("compress", png, nc, "--model", tiny_model, "-f") == EXIT_OK
+
+
+def test_two_inputs_of_the_same_kind_stay_inputs(tmp_path, make_image, tiny_model):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(make_image(40, 48, seed=1)).save(a)
+    Image.fromarray(make_image(40, 48, seed=2)).save(b)
+    assert run("compress", a, b, "--model", tiny_model) == EXIT_OK
+    assert (tmp_path / "a.nc").exists() and (tmp_path / "b.nc").exists()
+    assert (
+        run("decompress", tmp_path / "a.nc", tmp_path / "b.nc", "-o", tmp_path / "out", "--model", tiny_model)
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+
+
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        (("compress", "{png}", "{dir}/x.nc", "-o", "{dir}/y.nc"), "given twice"),
+        (("compress", "{png}", "{png2}", "{dir}/x.nc"), "looks like an output"),
+        (("compress", "{dir}/x.nc", "{png}"), "the order is IN OUT"),
+        (("compress", "-", "{png}"), "only input"),
+        (("compress", "{png}", "{png2}", "-o", "-"), "standard output"),
+        (("compress", "{png}", "{image_named_nc}"), "name the output with -o"),
+        (("decompress", "{nc}", "{dir}/x.png", "-o", "{dir}/y.png"), "given twice"),
+        (("decompress", "{nc}", "{nc}", "{dir}/x.png"), "looks like an output"),
+        (("decompress", "{nc_named_png}", "{dir}/x.png"), "the order is IN OUT"),
+        (("decompress", "{nc}", "{nc_named_png}"), "name the output with -o"),
+    ],
+)
+def test_ambiguous_forms_are_usage_errors(tmp_path, png, tiny_model, capsys, form, message):
+    nc = png.with_suffix(".nc")
+    run("compress", png, "--model", tiny_model)
+    png2 = tmp_path / "second.png"
+    png2.write_bytes(png.read_bytes())
+    image_named_nc = tmp_path / "image.nc"
+    image_named_nc.write_bytes(png.read_bytes())
+    nc_named_png = tmp_path / "stream.png"
+    nc_named_png.write_bytes(nc.read_bytes())
+    names = dict(
+        png=png, png2=png2, dir=tmp_path, nc=nc, image_named_nc=image_named_nc, nc_named_png=nc_named_png
+    )
+    args = [a.format(**names) for a in form]
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert run(*args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def _cli(*args, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neuralcodec.cli", *map(str, args)], input=stdin, capture_output=True
+    )
+
+
+def test_stdin_and_stdout(png, tiny_model, tmp_path):
+    proc = _cli("compress", "-", "-", "--model", tiny_model, "-v", stdin=png.read_bytes())
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stdout[:4] == b"NCDC"
+    assert b"<stdin> -> <stdout>" in proc.stderr  # -v goes to stderr when stdout carries the data
+    stream = proc.stdout
+    proc = _cli("compress", "-", "--model", tiny_model, stdin=png.read_bytes())  # no output: stdout
+    assert proc.returncode == EXIT_OK and proc.stdout == stream
+    proc = _cli("decompress", "-", "-", "--model", tiny_model, stdin=stream)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    decoded = Image.open(io.BytesIO(proc.stdout))
+    assert decoded.format == "PNG" and decoded.size == (96, 64)
+    proc = _cli("decompress", "-", tmp_path / "from_stdin.tif", "--model", tiny_model, stdin=stream)
+    assert proc.returncode == EXIT_OK and Image.open(tmp_path / "from_stdin.tif").size == (96, 64)
+    proc = _cli("compress", png, "-", "--model", tiny_model)
+    assert proc.returncode == EXIT_OK and proc.stdout == stream
+    proc = _cli("info", "-", stdin=stream)
+    assert proc.returncode == EXIT_OK and b"<stdin>:" in proc.stdout and b"96x64 RGB" in proc.stdout
+    proc = _cli("compress", "-", "-", stdin=b"not an image")
+    assert proc.returncode == EXIT_BAD_INPUT and proc.stdout == b""
+    assert proc.stderr.decode().strip().startswith("ncodec: <stdin>:") and proc.stderr.count(b"\n") == 1
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_effort_values(png, tiny_model, capsys):
+    from neuralcodec import api, cli
+
+    assert cli.MAX_EFFORT == api.MAX_EFFORT
+    for bad in ("10", "-1", "x", "1.5"):
+        assert run("compress", png, "-e", bad, "--model", tiny_model) == EXIT_USAGE
+        assert "effort" in capsys.readouterr().err
+    assert run("compress", png, "-e", 0, "--model", tiny_model) == EXIT_OK
+
+
+def test_threads_sets_torchs_thread_count(png, tiny_model, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert run("compress", png, "--threads", 1, "--model", tiny_model, "-f") == EXIT_OK
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    for bad in ("0", "-2", "two"):
+        assert run("compress", png, "--threads", bad) == EXIT_USAGE
+        assert "--threads" in capsys.readouterr().err
+
+
+def test_max_pixels(png, tiny_model, capsys):
+    from PIL import Image as PILImage
+
+    from neuralcodec.container import MAX_PIXELS
+
+    run("compress", png, "--model", tiny_model)
+    nc, out = png.with_suffix(".nc"), png.with_name("out.png")
+    capsys.readouterr()
+    assert run("decompress", nc, out, "--model", tiny_model, "--max-pixels", 96 * 64 - 1) == EXIT_BAD_INPUT
+    assert "--max-pixels" in capsys.readouterr().err and not out.exists()
+    assert run("decompress", nc, out, "--model", tiny_model, "--max-pixels", 96 * 64) == EXIT_OK
+    assert run("decompress", nc, out, "--max-pixels", MAX_PIXELS + 1) == EXIT_USAGE
+    previous = PILImage.MAX_IMAGE_PIXELS
+    try:
+        assert (
+            run("compress", png, "-f", "--model", tiny_model, "--max-pixels", 96 * 64 - 1) == EXIT_BAD_INPUT
+        )
+        assert "too large" in capsys.readouterr().err
+        assert run("compress", png, "-f", "--model", tiny_model, "--max-pixels", 96 * 64) == EXIT_OK
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = previous
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("50000", 50000),
+        ("100k", 100_000),
+        ("100kB", 100_000),
+        ("100KiB", 102_400),
+        ("1.5M", 1_500_000),
+        ("2MiB", 2 * 2**20),
+        ("7b", 7),
+    ],
+)
+def test_size_units(text, expected):
+    from neuralcodec.cli import parse_size
+
+    assert parse_size(text) == expected
+
+
+def test_rate_targets_are_exclusive_and_checked(png, capsys):
+    for args in (
+        ("--size", "1k", "-q", "5"),
+        ("--size", "1k", "--psnr", "30"),
+        ("--psnr", "30", "--ms-ssim", ".9"),
+        ("--size", "0"),
+        ("--size", "lots"),
+        ("--psnr", "-3"),
+        ("--ms-ssim", "1.2"),
+    ):
+        assert run("compress", png, *args) == EXIT_USAGE
+        assert "error" in capsys.readouterr().err
+
+
+@pytest.fixture
+def photo_png(tmp_path, make_image) -> Path:
+    """Big enough for the shipped models to have a real rate curve (the tiny model's is flat)."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(make_image(128, 160, seed=1)).save(path)
+    return path
+
+
+def test_size_target_lands_at_or_under_and_within_10_percent(photo_png, capsys):
+    nc = photo_png.with_suffix(".nc")
+    for target in (2500, 4000):
+        assert run("compress", photo_png, "--model", "mse", "--size", target, "-f", "-v") == EXIT_OK
+        size = nc.stat().st_size
+        assert 0.9 * target <= size <= target
+        out = capsys.readouterr().out
+        assert f"{size} bytes" in out and "chosen in" in out and f"--size {target}" in out
+
+
+def test_psnr_target_is_reached(photo_png, capsys):
+    from neuralcodec import decompress
+    from neuralcodec.metrics import psnr
+
+    nc = photo_png.with_suffix(".nc")
+    assert run("compress", photo_png, "--model", "mse", "--psnr", "24", "-v") == EXIT_OK
+    decoded = np.asarray(decompress(nc.read_bytes()).convert("RGB"))
+    assert psnr(np.asarray(Image.open(photo_png)), decoded) >= 24
+    assert "PSNR" in capsys.readouterr().out
+
+
+def test_out_of_reach_targets_are_usage_errors_and_write_nothing(photo_png, capsys):
+    nc = photo_png.with_suffix(".nc")
+    assert run("compress", photo_png, "--model", "mse", "--size", 100) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "out of reach" in err and "quality 0 gives" in err and err.count("\n") == 1
+    assert run("compress", photo_png, "--model", "mse", "--psnr", 60) == EXIT_USAGE
+    assert "out of reach" in capsys.readouterr().err
+    assert not nc.exists()
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+def test_help_info_version_and_argument_errors_do_not_import_torch(png, tiny_model):
+    run("compress", png, "--model", tiny_model)
+    script = textwrap.dedent(
+        """
+        import sys
+        from neuralcodec.cli import main
+        nc, png = sys.argv[1:]
+        for argv in (
+            [], ["--help"], ["compress", "--help"], ["--version"], ["info", nc],
+            ["compress", png, "-q", "200"], ["compress", png, "-e", "10"], ["compress", png, "a.png", "b.nc"],
+            ["decompress", nc, "--threads", "0"], ["compress", png, "--device", "tpu9"],
+        ):
+            try:
+                main(argv)
+            except SystemExit:
+                pass
+            assert "torch" not in sys.modules, argv
+        print("torch-free")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(png.with_suffix(".nc")), str(png)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "torch-free" in proc.stdout
+
+
+# --------------------------------------------------------------------------- batches (issue 11)
+
+
+def test_keep_going_reports_value_errors_and_every_other_failure(
+    tmp_path, png, tiny_model, capsys, monkeypatch
+):
+    import neuralcodec.api as api
+
+    real_prepare = api.prepare
+
+    def prepare(source, keep_metadata=True):
+        if Path(str(source)).name == "valueerror.png":
+            raise ValueError("conversion from La to L not supported")
+        return real_prepare(source, keep_metadata)
+
+    monkeypatch.setattr(api, "prepare", prepare)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    odd = tmp_path / "valueerror.png"
+    odd.write_bytes(png.read_bytes())
+    good2 = tmp_path / "good2.png"
+    good2.write_bytes(png.read_bytes())
+    code = run("compress", bad, png, odd, good2, "--keep-going", "--model", tiny_model)
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and "Traceback" not in err
+    assert "bad.png" in lines[0] and "valueerror.png" in lines[1] and "not supported" in lines[1]
+    assert lines[2] == "ncodec: 2 of 4 files failed"
+    assert png.with_suffix(".nc").exists() and good2.with_suffix(".nc").exists()
+    assert not bad.with_suffix(".nc").exists() and not odd.with_suffix(".nc").exists()
+    # without --keep-going the first failure stops the batch, still with exit 2 and one line
+    code = run("compress", odd, png, "--model", tiny_model, "-f")
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and err.count("\n") == 2
+
+
+def test_unexpected_errors_keep_the_batch_report(tmp_path, png, tiny_model, capsys, monkeypatch):
+    import neuralcodec.api as api
+
+    real = api.compress_with_stats
+
+    def flaky(source, *args, **kwargs):
+        if Path(str(source)).name == "boom.png":
+            raise RuntimeError("something broke")
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(api, "compress_with_stats", flaky)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    boom = tmp_path / "boom.png"
+    boom.write_bytes(png.read_bytes())
+    code = run("compress", bad, boom, png, "--keep-going", "--model", tiny_model)
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "bad.png" in err and "boom.png: internal error: RuntimeError: something broke" in err
+    assert "2 of 3 files failed" in err and png.with_suffix(".nc").exists()
+
+
+def test_output_that_appears_while_encoding_is_not_replaced(png, tiny_model, capsys, monkeypatch):
+    import neuralcodec.fileio as fileio
+
+    nc = png.with_suffix(".nc")
+    real_check = fileio.check_output
+
+    def check_then_race(path, inputs, force):
+        real_check(path, inputs, force)
+        path.write_bytes(b"written by someone else")  # appears after the check, before the publish
+
+    monkeypatch.setattr(fileio, "check_output", check_then_race)
+    assert run("compress", png, "--model", tiny_model) == EXIT_USAGE
+    assert nc.read_bytes() == b"written by someone else"
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in png.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_outputs_follow_the_umask(png, tiny_model):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert run("compress", png, "--model", tiny_model) == EXIT_OK
+        assert run("decompress", png.with_suffix(".nc"), png.with_name("d.png"), "--model", tiny_model) == 0
+        os.umask(0o077)
+        assert run("compress", png, png.with_name("private.nc"), "--model", tiny_model) == EXIT_OK
+    finally:
+        os.umask(old)
+    assert png.with_suffix(".nc").stat().st_mode & 0o777 == 0o644
+    assert png.with_name("d.png").stat().st_mode & 0o777 == 0o644
+    assert png.with_name("private.nc").stat().st_mode & 0o777 == 0o600
