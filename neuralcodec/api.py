@@ -18,6 +18,7 @@ from neuralcodec import codec
 from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
 from neuralcodec.errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
 from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
+from neuralcodec.models.registry import get_architecture
 from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model, load_registered_model
 
 DEFAULT_QUALITY = 75.0
@@ -82,7 +83,8 @@ def compress_with_stats(
     loaded = load_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
-    streams = codec.encode_batch(loaded, prepared.rgb[None], q, device, effort=effort, progress=progress)[0]
+    architecture = get_architecture(loaded.architecture)
+    streams = architecture.encode(loaded, prepared.rgb[None], q, device, effort=effort, progress=progress)[0]
     sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
     if prepared.alpha is not None:
         sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
@@ -159,7 +161,8 @@ def decompress(
     loaded = model_for(h, model)
     # unpack() has checked the layout: one Z, one Y per band, ALPHA exactly when the mode has one.
     streams = codec.LatentStreams(z=container.section(SectionType.Z)[0], y=container.section(SectionType.Y))
-    pixels = codec.decode_batch(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
+    decode = get_architecture(loaded.architecture).decode
+    pixels = decode(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
     rgb = pixels[0].permute(1, 2, 0).numpy()
     alpha = None
     if h.mode in (ColorMode.RGBA, ColorMode.LA):

@@ -20,6 +20,7 @@ from neuralcodec.entropy_models import TableSet
 from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
+from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "msssim"
@@ -39,6 +40,7 @@ class LoadedModel:
     y_tables: TableSet
     scale_table: np.ndarray
     meta: dict
+    architecture: str = DEFAULT_ARCHITECTURE  # the registry entry that codes with this model
     _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -94,22 +96,8 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != WEIGHTS_FORMAT:
         raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
-    config = HyperpriorConfig(**state["config"])
-    transforms = HyperpriorTransforms(config)
-    hyper = ExactHyperSynthesis.from_state_dict(state["h_s_exact"])
-    load_transforms(transforms, state["transforms"], hyper)
-    transforms.eval().requires_grad_(False)
-    return LoadedModel(
-        name=state["name"],
-        digest=file_digest(path),
-        config=config,
-        transforms=transforms,
-        hyper_synthesis=hyper,
-        z_tables=TableSet.from_dict(state["z_tables"]),
-        y_tables=TableSet.from_dict(state["y_tables"]),
-        scale_table=state["scale_table"].numpy(),
-        meta=state.get("meta", {}),
-    )
+    architecture = get_architecture(state.get("architecture", DEFAULT_ARCHITECTURE))
+    return architecture.load(state, state["name"], file_digest(path))
 
 
 def load_transforms(transforms: HyperpriorTransforms, weights: dict, hyper: ExactHyperSynthesis) -> None:

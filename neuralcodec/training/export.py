@@ -20,6 +20,7 @@ import torch
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
 from neuralcodec.exact import quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.models.registry import DEFAULT_ARCHITECTURE
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable
@@ -123,6 +124,7 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
     table = scale_table()
     state = {
         "format": WEIGHTS_FORMAT,
+        "architecture": DEFAULT_ARCHITECTURE,
         "name": name,
         "config": model.transforms.config.to_dict(),
         "transforms": transforms,
