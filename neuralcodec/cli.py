@@ -335,8 +335,11 @@ def _effort_progress(name: str, effort: int, enabled: bool) -> Callable[[int, in
     if not enabled or effort == 0:
         return None
 
+    live = sys.stderr.isatty()  # a log gets one line per image, a terminal a running count
+
     def report(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{name}: effort {effort}: {done}/{total}")
+        if live or done >= total:
+            sys.stderr.write(f"{chr(13) if live else ''}{name}: effort {effort}: {done}/{total}")
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()

@@ -496,3 +496,22 @@ def test_outputs_follow_the_umask(png, tiny_model):
     assert png.with_suffix(".nc").stat().st_mode & 0o777 == 0o644
     assert png.with_name("d.png").stat().st_mode & 0o777 == 0o644
     assert png.with_name("private.nc").stat().st_mode & 0o777 == 0o600
+
+
+def test_effort_is_passed_on_and_verbose_shows_its_progress(png, tiny_model, capsys, monkeypatch):
+    import neuralcodec.api as api
+
+    real = api.compress_with_stats
+    seen = {}
+
+    def with_progress(source, quality, model, device, keep_metadata=True, effort=0, progress=None):
+        seen["effort"] = effort
+        for done in (1, 2, 3):
+            progress(done, 3)
+        return real(source, quality, model, device, keep_metadata=keep_metadata)
+
+    monkeypatch.setattr(api, "compress_with_stats", with_progress)
+    assert run("compress", png, "-e", 3, "-v", "--model", tiny_model) == EXIT_OK
+    assert seen["effort"] == 3
+    err = capsys.readouterr().err
+    assert err.endswith("photo.png: effort 3: 3/3\n")
