@@ -106,8 +106,29 @@ def compress(
     model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
     effort: int = DEFAULT_EFFORT,
+    *,
+    target_size: int | None = None,
+    target_psnr: float | None = None,
+    target_ms_ssim: float | None = None,
 ) -> bytes:
-    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes."""
+    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes.
+
+    With one of ``target_size`` (bytes: the largest quality whose file fits), ``target_psnr``
+    (dB) or ``target_ms_ssim`` (the smallest file reaching it), ``quality`` is searched for
+    (neuralcodec.rate_control); an unreachable target raises TargetUnreachableError.
+    """
+    if any(t is not None for t in (target_size, target_psnr, target_ms_ssim)):
+        from neuralcodec.rate_control import compress_to_target
+
+        return compress_to_target(
+            image,
+            target_size=target_size,
+            target_psnr=target_psnr,
+            target_ms_ssim=target_ms_ssim,
+            model=model,
+            device=device,
+            effort=effort,
+        ).data
     return compress_with_stats(image, quality, model, device, effort=effort)[0]
 
 

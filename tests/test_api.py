@@ -93,3 +93,17 @@ def test_runtime_path_never_imports_compressai_or_torchvision(tiny_model, tmp_pa
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_compress_with_a_target_size_fits_and_comes_close(make_image):
+    image = make_image(128, 160, seed=4)
+    data = neuralcodec.compress(image, model="mse", target_size=2500)
+    assert 0.9 * 2500 <= len(data) <= 2500
+    assert neuralcodec.decompress(data).size == (160, 128)
+
+
+def test_compress_with_an_unreachable_target_says_so(make_image):
+    from neuralcodec.rate_control import TargetUnreachableError
+
+    with pytest.raises(TargetUnreachableError):
+        neuralcodec.compress(make_image(64, 64), model="mse", target_size=10)
