@@ -7,7 +7,9 @@ plugins, like pillow_heif's ``register_heif_opener``)::
     from PIL import Image
     Image.open("photo.nc").save("photo.png")
 
-``save`` accepts ``quality`` (0..100, default 75), ``model`` and ``device``.
+``save`` accepts ``quality`` (0..100, default 75), ``effort`` (0..9, default 0: the
+single-pass encoder; higher refines this image's latents: slower, smaller files, same
+decoder; a bad value raises ValueError), ``model`` and ``device``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class NcImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    from neuralcodec.api import DEFAULT_QUALITY, compress
+    from neuralcodec.api import DEFAULT_EFFORT, DEFAULT_QUALITY, compress
     from neuralcodec.zoo import DEFAULT_MODEL
 
     info = im.encoderinfo
@@ -72,6 +74,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
             quality=info.get("quality", DEFAULT_QUALITY),
             model=info.get("model", DEFAULT_MODEL),
             device=info.get("device", "auto"),
+            effort=info.get("effort", DEFAULT_EFFORT),
         )
     )
 

@@ -37,3 +37,17 @@ def test_non_nc_files_are_not_claimed(tmp_path, image):
     Image.fromarray(image).save(path)
     with Image.open(path) as im:
         assert im.format == "PNG"
+
+
+def test_save_with_effort_refines_and_matches_the_api(tmp_path, image, tiny_model):
+    import neuralcodec
+
+    path = tmp_path / "x.nc"
+    Image.fromarray(image).save(path, quality=70, model=tiny_model, effort=2)
+    assert path.read_bytes() == neuralcodec.compress(image, 70, tiny_model, effort=2)
+
+
+@pytest.mark.parametrize("effort", [-1, 10, 2.5, "high"])
+def test_save_with_a_bad_effort_raises_value_error(tmp_path, image, tiny_model, effort):
+    with pytest.raises(ValueError, match="effort"):
+        Image.fromarray(image).save(tmp_path / "x.nc", model=tiny_model, effort=effort)

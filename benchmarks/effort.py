@@ -1,0 +1,263 @@
+"""Effort levels: BD-rate against effort 0 and encode time per image, for one model.
+
+Quick run (what fits beside training on a 2-core CPU; centre 256x256 crops of 4 images):
+
+    python -m benchmarks.effort --model msssim --limit 4 --crop 256 --qualities 20,40,60,80 \\
+        --efforts 0,1,3,6,9 --full-size-efforts 0,1,2,3
+
+Full run (all 24 Kodak images, full size, every effort level):
+
+    python -m benchmarks.effort --model msssim --limit 0 --crop 0 --efforts 0,1,2,3,4,5,6,7,8,9
+
+BD-rate is on the model's own metric (``mse`` models: PSNR; ``ms-ssim`` models: MS-SSIM in
+dB, −10·log10(1 − MS-SSIM)), from real file sizes and the images the unchanged decoder
+returns, against effort 0 with the same images and qualities. ``J`` is the model's own
+objective λ·D + bpp as refinement scores it (the relative change from effort 0, averaged;
+never above 0 by construction). Full-size time: one 768x512 encode per effort in
+``--full-size-efforts``; other efforts are extrapolated linearly in the iteration count.
+Results go to ``<out>/effort.json`` (one entry per model, merged) and ``<out>/effort.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.datasets import list_images, load_rgb, resolve_dataset
+from benchmarks.metrics import compare, msssim_db
+from neuralcodec import api, codec, refine
+from neuralcodec.bdrate import bd_rate
+from neuralcodec.zoo import load_model
+
+FULL_SIZE_IMAGE = "kodim01.png"  # 768 x 512
+FULL_SIZE_QUALITY = 50.0
+
+
+def cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    if size <= 0:
+        return img
+    h, w = img.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return np.ascontiguousarray(img[top : top + size, left : left + size])
+
+
+def iterations(effort: int) -> int:
+    return 0 if effort == 0 else refine.SCHEDULES[effort].iterations
+
+
+def encode_one(img: np.ndarray, quality: float, model: str, effort: int) -> dict:
+    """Encode, decode with the unchanged decoder, measure.
+
+    ``j_change``: refinement's own scoring (float32 g_s, table bits); ``j_file``: the model's
+    objective from the file's real size and the decoder's real output.
+    """
+    refine.TRACE = [] if effort else None
+    start = time.perf_counter()
+    data = api.compress(img, quality, model, "cpu", effort=effort)
+    seconds = time.perf_counter() - start
+    trace, refine.TRACE = refine.TRACE, None
+    decoded = np.asarray(api.decompress(data, device="cpu", model=model).convert("RGB"))
+    row = {"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "encode_s": seconds}
+    row.update(compare(img, decoded))
+    loaded = load_model(model)
+    lmbda = float(loaded.transforms.lambda_at(torch.tensor([codec.quality_to_level(loaded, quality)])))
+    if loaded.config.metric == "mse":
+        distortion = float(np.mean((decoded.astype(np.float64) - img) ** 2))
+    else:
+        distortion = 1.0 - row["ms-ssim-rgb"]
+    row["j_file"] = lmbda * distortion + row["bpp"]
+    if trace:
+        start_j, best_j = trace[0][1], min(t[1] for t in trace)
+        row["j_change"] = best_j / start_j - 1.0
+    return row
+
+
+def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """Per-quality means of bpp and quality (CompressAI's convention: mean of per-image values)."""
+    qualities = sorted({r["quality"] for r in rows})
+    rate = [float(np.mean([r["bpp"] for r in rows if r["quality"] == q])) for q in qualities]
+    if key == "psnr":
+        value = [float(np.mean([r["psnr-rgb"] for r in rows if r["quality"] == q])) for q in qualities]
+    else:
+        value = [
+            float(np.mean([msssim_db(r["ms-ssim-rgb"]) for r in rows if r["quality"] == q]))
+            for q in qualities
+        ]
+    return rate, value
+
+
+def run(args: argparse.Namespace) -> dict:
+    folder = resolve_dataset(args.dataset)
+    paths = list_images(folder, args.limit or None)
+    model = load_model(args.model)
+    metric = "psnr" if model.config.metric == "mse" else "ms-ssim"
+    efforts = [int(e) for e in args.efforts.split(",")]
+    qualities = [float(q) for q in args.qualities.split(",")]
+    load_before = os.getloadavg()
+    rows = []
+    for path in paths:
+        img = centre_crop(load_rgb(path), args.crop)
+        for q in qualities:
+            for e in efforts:
+                row = {"image": path.name, "quality": q, "effort": e, **encode_one(img, q, args.model, e)}
+                rows.append(row)
+                print(
+                    f"{path.name} q{q:g} e{e}: {row['bpp']:.4f} bpp, {row['psnr-rgb']:.3f} dB, "
+                    f"MS-SSIM {row['ms-ssim-rgb']:.5f}, {row['encode_s']:.2f} s",
+                    flush=True,
+                )
+    summary = {}
+    base = [r for r in rows if r["effort"] == 0]
+    for e in efforts:
+        mine = [r for r in rows if r["effort"] == e]
+        entry = {
+            "iterations": iterations(e),
+            "encode_s": float(np.mean([r["encode_s"] for r in mine])),
+            "bpp": float(np.mean([r["bpp"] for r in mine])),
+        }
+        if e and base:
+            entry["bd_rate"] = bd_rate(*curve(base, metric), *curve(mine, metric))
+            entry["j_change"] = float(np.mean([r["j_change"] for r in mine]))
+            pairs = [
+                (r, next(b for b in base if (b["image"], b["quality"]) == (r["image"], r["quality"])))
+                for r in mine
+            ]
+            entry["j_file_change"] = float(np.mean([r["j_file"] / b["j_file"] - 1 for r, b in pairs]))
+            entry["j_file_worse_count"] = int(sum(r["j_file"] > b["j_file"] for r, b in pairs))
+        summary[str(e)] = entry
+    full = {}
+    if args.full_size_efforts:
+        img = load_rgb(folder / FULL_SIZE_IMAGE)
+        for e in (int(v) for v in args.full_size_efforts.split(",")):
+            start = time.perf_counter()
+            api.compress(img, FULL_SIZE_QUALITY, args.model, "cpu", effort=e)
+            full[str(e)] = time.perf_counter() - start
+            print(f"full size {FULL_SIZE_IMAGE} e{e}: {full[str(e)]:.2f} s", flush=True)
+    estimate = estimate_full_size(full)
+    return {
+        "model": args.model,
+        "metric": metric,
+        "images": [p.name for p in paths],
+        "crop": args.crop,
+        "qualities": qualities,
+        "efforts": efforts,
+        "schedules": {str(k): dataclasses.asdict(v) for k, v in refine.SCHEDULES.items()},
+        "cpu": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "note": args.note,
+        "summary": summary,
+        "full_size_measured_s": full,
+        "full_size_estimated_s": estimate,
+        "rows": rows,
+    }
+
+
+def estimate_full_size(measured: dict[str, float]) -> dict[str, float]:
+    """Seconds per 768x512 image for every effort: measured, else a least-squares line in iterations."""
+    if len(measured) < 2:
+        return dict(measured)
+    x = np.array([iterations(int(e)) for e in measured], dtype=np.float64)
+    y = np.array(list(measured.values()), dtype=np.float64)
+    slope, intercept = np.polyfit(x, y, 1)
+    return {
+        str(e): measured.get(str(e), float(intercept + slope * iterations(e)))
+        for e in range(0, api.MAX_EFFORT + 1)
+    }
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    lines = [
+        "# Effort levels: latent refinement vs the single-pass encoder",
+        "",
+        "Generated by `python -m benchmarks.effort` (see its docstring); BD-rate against effort 0 on each",
+        "model's own metric (mse: PSNR; msssim: MS-SSIM dB), real file sizes, decoded by the unchanged",
+        "decoder. J: the model's objective λ·D + bpp, mean relative change vs effort 0, as refinement",
+        "scores it (float32 g_s, table bits; never above 0 by construction) and from the files (real",
+        "size, the decoder's real output: bf16 g_s on this CPU); 'worse': encodes whose file J rose.",
+        "",
+    ]
+    for name, r in sorted(results.items()):
+        crop = f"centre {r['crop']}x{r['crop']} crops" if r["crop"] else "full size"
+        lines += [
+            f"## `{name}` ({r['metric']})",
+            "",
+            f"{len(r['images'])} Kodak images ({', '.join(r['images'])}), {crop}, qualities "
+            f"{', '.join(f'{q:g}' for q in r['qualities'])}. CPU: {r['cpu']}, {r['threads']} threads, "
+            f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
+            + r["note"],
+            "",
+            "| effort | iterations | BD-rate | J change | file J change | worse | bpp | encode s/image "
+            "| s per 768x512 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        est, measured = r["full_size_estimated_s"], r["full_size_measured_s"]
+        for e, s in sorted(r["summary"].items(), key=lambda kv: int(kv[0])):
+            bd = f"{s['bd_rate']:+.2f} %" if "bd_rate" in s else "0 %"
+            jc = f"{100 * s['j_change']:+.2f} %" if "j_change" in s else "0 %"
+            fj = f"{100 * s['j_file_change']:+.2f} %" if "j_file_change" in s else "0 %"
+            worse = str(s.get("j_file_worse_count", "–"))
+            full = f"{est[e]:.1f}" + ("" if e in measured else " (extrapolated)") if e in est else "–"
+            cells = [e, s["iterations"], bd, jc, fj, worse, f"{s['bpp']:.4f}", f"{s['encode_s']:.2f}", full]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        extra = [e for e in est if e not in r["summary"]]
+        if extra:
+            lines += ["", "Estimated seconds per 768x512 image at the other efforts: "]
+            lines[-1] += ", ".join(
+                f"{e}: {est[e]:.1f}" + ("" if e in measured else "*") for e in sorted(extra, key=int)
+            )
+            lines[-1] += " (* extrapolated from the measured ones, linear in iterations)."
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="msssim")
+    parser.add_argument("--dataset", default="kodak")
+    parser.add_argument("--limit", type=int, default=4, help="first N images; 0: all")
+    parser.add_argument("--crop", type=int, default=256, help="centre crop side; 0: full images")
+    parser.add_argument("--qualities", default="20,40,60,80")
+    parser.add_argument("--efforts", default="0,1,3,6,9")
+    parser.add_argument(
+        "--full-size-efforts", default="0,1,2,3", help="efforts timed on one full image; '' skips"
+    )
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/kodak"))
+    parser.add_argument("--note", default="")
+    parser.add_argument("--tag", default="", help="suffix of this run's key in effort.json (e.g. a subset)")
+    args = parser.parse_args(argv)
+    results = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "effort.json"
+    merged = json.loads(json_path.read_text()) if json_path.exists() else {}
+    merged[args.model + args.tag] = results
+    json_path.write_text(json.dumps(merged, indent=1) + "\n")
+    write_markdown(merged, args.out / "effort.md")
+    print(f"wrote {json_path} and {args.out / 'effort.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Differentiable MS-SSIM in torch, for the runtime (latent refinement at ``effort`` > 0).
+
+Standard Wang et al. (2003): 5 scales, 11-tap Gaussian window with σ = 1.5 (separable,
+'valid' filtering), K = (0.01, 0.03), scale weights (0.0448, 0.2856, 0.3001, 0.2363,
+0.1333), contrast-structure terms clamped at 0, 2×2 average pooling between scales with
+odd sides zero-padded. On images whose smaller side exceeds 160 pixels it equals
+``pytorch_msssim.ms_ssim`` (tested); smaller images are handled like pytorch_msssim
+handles a dimension shorter than the window at any scale: that dimension is not smoothed
+(pytorch_msssim itself refuses such images). It depends on torch only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+WINDOW_SIZE = 11
+WINDOW_SIGMA = 1.5
+K1, K2 = 0.01, 0.03
+
+
+def _window(dtype: torch.dtype, device: torch.device) -> Tensor:
+    coords = torch.arange(WINDOW_SIZE, dtype=torch.float32) - WINDOW_SIZE // 2
+    g = torch.exp(-(coords**2) / (2 * WINDOW_SIGMA**2))
+    return (g / g.sum()).to(device=device, dtype=dtype)
+
+
+def _blur(x: Tensor, win: Tensor) -> Tensor:
+    """Separable 'valid' Gaussian filter; a dimension shorter than the window is left as is."""
+    channels = x.shape[1]
+    if x.shape[2] >= WINDOW_SIZE:
+        x = F.conv2d(x, win.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    if x.shape[3] >= WINDOW_SIZE:
+        x = F.conv2d(x, win.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return x
+
+
+def _ssim_cs(x: Tensor, y: Tensor, win: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
+    """Per-(batch, channel) mean SSIM and mean contrast-structure term."""
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    channels = x.shape[1]
+    # One grouped filter pass over the five local statistics instead of five passes.
+    stats = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1), win).split(channels, dim=1)
+    mu1, mu2, xx, yy, xy = stats
+    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1_sq = xx - mu1_sq
+    sigma2_sq = yy - mu2_sq
+    sigma12 = xy - mu12
+    cs_map = (2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2)
+    ssim_map = (2 * mu12 + c1) / (mu1_sq + mu2_sq + c1) * cs_map
+    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+
+
+def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
+    """MS-SSIM per image, shape (B,), of (B, C, H, W) tensors; differentiable in both inputs.
+
+    Values lie in [0, 1] (1 for identical inputs); channels are averaged after the product
+    over scales, as pytorch_msssim does.
+    """
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"expected two (B, C, H, W) tensors of one shape, got {x.shape} and {y.shape}")
+    win = _window(x.dtype, x.device)
+    weights = x.new_tensor(WEIGHTS)
+    terms = []
+    for level in range(len(WEIGHTS)):
+        ssim, cs = _ssim_cs(x, y, win, data_range)
+        if level < len(WEIGHTS) - 1:
+            terms.append(torch.relu(cs))
+            padding = [s % 2 for s in x.shape[2:]]
+            x = F.avg_pool2d(x, kernel_size=2, padding=padding)
+            y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+    terms.append(torch.relu(ssim))
+    stacked = torch.stack(terms, dim=0)  # (levels, B, C)
+    return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)

@@ -1,0 +1,369 @@
+"""Per-image latent refinement at compression time (``effort`` 1..9).
+
+The analysis transform g_a is amortised: one pass guesses latents for any image. Here the
+latents y and z of the one image being coded are optimised against the model's own
+rate–distortion objective at the λ of the chosen quality,
+
+    J = λ·D(x, g_s(ŷ·inverse_gain)) + (bits(ẑ) + bits(ŷ | ẑ)) / pixels,
+
+D = MSE·255² for "mse" models and 1 − MS-SSIM for "ms-ssim" models (neuralcodec.msssim),
+with stochastic Gumbel annealing (SGA, Yang, Bamler & Mandt 2020): each latent is softly
+rounded to floor or ceil of its residual by a Gumbel-softmax whose temperature is annealed
+towards hard rounding, and Adam follows the gradient. Rates: z under the model's integer z
+tables (neuralcodec.rate.ZTableRate, exact at integers), y under the discretised Gaussian
+whose means and scales come from the float h_s.
+
+Guarantees:
+
+- **Decodable, as intended.** The result is z already rounded (clamped to the z tables)
+  and y = μ_exact + k, where μ_exact are the exact integer hyper-synthesis means that the
+  coder and decoder compute from that ẑ and k the intended (table-clamped) symbols, so
+  ``codec.encode_latents`` codes exactly k and the unchanged decoder rebuilds exactly ŷ.
+- **Never worse.** Candidates are scored with hard rounding, exact means, the integer
+  tables' bits and the uint8 output of g_s (float32 here; bf16 on CUDA or AMX CPUs), and
+  the best, the starting point included, is kept: on the model's objective measured that
+  way, effort > 0 never ends above effort 0 for an image that refines in one window.
+- **Deterministic.** The Gumbel noise comes from a generator with a fixed seed: the same
+  input, quality, effort, machine and thread count give the same bytes.
+- **Bounded memory.** An image whose padded size is at most ``SINGLE_WINDOW_PIXELS``
+  refines in one window (every Kodak image does). Larger images refine tile by tile:
+  cores of ``TILE_Z`` × ``TILE_Z`` z positions (512 pixels), one after the other in raster
+  order, each in a window with a halo of ``HALO_Z`` z positions (256 pixels) of refined or
+  not-yet-refined latents as context, so working memory depends on the window (1024²
+  pixels at most, about 1 GiB in float32), not on the image. A tile step scores every rate
+  and every pixel its core can change, so for MSE each step keeps the whole image's
+  objective no worse and "never worse" holds for the image; MS-SSIM, not additive, is
+  scored on the window (core ± 192 pixels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec import codec
+from neuralcodec.entropy_models import scale_indexes, table_bits
+from neuralcodec.msssim import ms_ssim
+from neuralcodec.rate import ZTableRate, gaussian_rate
+from neuralcodec.zoo import LoadedModel
+
+SEED = 0x5EED_C0DE
+SINGLE_WINDOW_PIXELS = 1024 * 1024  # padded images up to this many pixels refine in one window
+TILE_Z = 8  # core side of a refinement tile, in z positions (512 pixels)
+# A core's z reaches the means of y within 7 y positions of it (h_s: 5x5 s2, 5x5 s2, 3x3), and
+# a y position reaches pixels within codec.LATENT_HALO = 4 y positions: so every pixel a tile
+# step can change lies within 11 y positions of its core. Scoring core ± 12 and running g_s on
+# core ± 16 (4 more, for exact pixels) makes the window objective differ from the image's
+# objective by a constant (for MSE).
+DISTORTION_HALO_Y = 12  # pixels scored around a core, in y positions (192 pixels)
+HALO_Z = 4  # y context around a core, in z positions (16 y positions, 256 pixels)
+_HS_HALO_Z = codec.Z_HALO  # z context around the y window, so its means equal the whole image's
+_SGA_EPS = 1e-4
+# For measurement (benchmarks/effort.py): when a list, every scored candidate appends
+# (iteration, objective, bits per pixel, distortion); iteration 0 is the effort-0 result.
+TRACE: list[tuple[int, float, float, float]] | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Iterations, Adam learning rate and the SGA temperature's start and end of one effort."""
+
+    iterations: int
+    lr: float
+    tau_start: float = 0.5
+    tau_end: float = 0.1
+    lr_end: float = 1.0  # the learning rate decays (cosine) to this fraction of ``lr``
+
+
+# Measured on 256x256 Kodak crops (benchmarks/results/kodak/effort.md): with few iterations a
+# constant learning rate does best; long runs decay it so the low-temperature end settles.
+SCHEDULES: dict[int, Schedule] = {
+    1: Schedule(2, 0.015),
+    2: Schedule(4, 0.015),
+    3: Schedule(8, 0.015),
+    4: Schedule(16, 0.015),
+    5: Schedule(32, 0.015),
+    6: Schedule(64, 0.015),
+    7: Schedule(128, 0.01, lr_end=0.3),
+    8: Schedule(256, 0.008, lr_end=0.2),
+    9: Schedule(400, 0.006, lr_end=0.2),
+}
+
+
+def schedule_for(effort: int) -> Schedule:
+    """The schedule of ``effort`` 1..9; ValueError otherwise."""
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in SCHEDULES:
+        raise ValueError(f"refinement effort must be an integer 1..{max(SCHEDULES)}, got {effort!r}")
+    return SCHEDULES[int(effort)]
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def _autocast(device: torch.device):
+    """bf16 for g_s on CUDA and AMX CPUs; float32 elsewhere (emulated bf16 is ~10x slower)."""
+    if device.type == "cuda" or (device.type == "cpu" and _cpu_has_amx()):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _sga_round(r: Tensor, tau: float, noise: Tensor) -> Tensor:
+    """Soft rounding of r to floor(r) or floor(r) + 1 (SGA, Gumbel-softmax over the two).
+
+    ``noise`` is Logistic(0, 1), the difference of the two categories' Gumbel noises.
+    """
+    floor = torch.floor(r).detach()
+    d = (r - floor).clamp(_SGA_EPS, 1 - _SGA_EPS)
+    logit = (torch.atanh(d) - torch.atanh(1 - d)) / tau  # log-odds of ceil over floor
+    return floor + torch.sigmoid((logit + noise) / tau)
+
+
+def _logistic(gen: torch.Generator, shape: torch.Size, device: torch.device) -> Tensor:
+    u = torch.rand(shape, generator=gen).clamp_(1e-6, 1 - 1e-6)
+    return (torch.log(u) - torch.log1p(-u)).to(device)
+
+
+@dataclass
+class _Window:
+    """One refinement window: a core of latents to optimise plus context (absolute indices)."""
+
+    core_z: tuple[int, int, int, int]  # z rows r0..r1, cols c0..c1 being optimised
+    hs_z: tuple[int, int, int, int]  # z region fed to h_s (the y window plus 3 z context)
+    win_y: tuple[int, int, int, int]  # y region whose ŷ enters g_s and whose rates count
+    pixels: tuple[int, int, int, int]  # pixel region scored for distortion (inside the image)
+
+
+def _windows(z_rows: int, z_cols: int, height: int, width: int) -> list[_Window]:
+    hp, wp = z_rows * codec.STRIDE, z_cols * codec.STRIDE
+    if hp * wp <= SINGLE_WINDOW_PIXELS:
+        whole = (0, z_rows, 0, z_cols)
+        return [_Window(whole, whole, (0, 4 * z_rows, 0, 4 * z_cols), (0, height, 0, width))]
+    out = []
+    for r0 in range(0, z_rows, TILE_Z):
+        for c0 in range(0, z_cols, TILE_Z):
+            r1, c1 = min(z_rows, r0 + TILE_Z), min(z_cols, c0 + TILE_Z)
+            wr0, wr1 = max(0, r0 - HALO_Z), min(z_rows, r1 + HALO_Z)
+            wc0, wc1 = max(0, c0 - HALO_Z), min(z_cols, c1 + HALO_Z)
+            hs = (
+                max(0, wr0 - _HS_HALO_Z),
+                min(z_rows, wr1 + _HS_HALO_Z),
+                max(0, wc0 - _HS_HALO_Z),
+                min(z_cols, wc1 + _HS_HALO_Z),
+            )
+            d = DISTORTION_HALO_Y
+            pix = (
+                16 * max(4 * wr0, 4 * r0 - d),
+                min(height, 16 * min(4 * wr1, 4 * r1 + d)),
+                16 * max(4 * wc0, 4 * c0 - d),
+                min(width, 16 * min(4 * wc1, 4 * c1 + d)),
+            )
+            if pix[0] >= pix[1] or pix[2] >= pix[3]:
+                continue  # a core entirely in the padding: nothing to gain
+            out.append(_Window((r0, r1, c0, c1), hs, (4 * wr0, 4 * wr1, 4 * wc0, 4 * wc1), pix))
+    return out
+
+
+class _ImageRefiner:
+    """Refines one image's latents in place (``y``, ``z``: (1, ·, ·, ·) float32, CPU)."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        pixels: Callable[[int, int, int, int], Tensor],
+        y: Tensor,
+        z: Tensor,
+        level: float,
+        device: torch.device,
+    ) -> None:
+        self.model = model
+        self.t = model.transforms.to(device)
+        self.pixels = pixels
+        self.y, self.z = y, z
+        self.device = device
+        self.metric = model.config.metric
+        level_t = torch.tensor([level], device=device)
+        self.lmbda = float(self.t.lambda_at(level_t))
+        _, inverse_gain = self.t.gains(level_t)
+        self.inverse_gain = inverse_gain.detach().float()
+        self.z_rate = ZTableRate(model.z_tables, device)
+
+    # -- pieces ---------------------------------------------------------------------------
+    def _distortion(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        if self.metric == "mse":
+            return (x_hat - x).pow(2).mean() * 255.0**2
+        if self.metric == "ms-ssim":
+            return 1.0 - ms_ssim(x_hat, x, data_range=1.0).mean()
+        raise ValueError(f"unknown metric {self.metric!r}")
+
+    def refine_window(
+        self, w: _Window, sched: Schedule, gen: torch.Generator, tick: Callable[[], None]
+    ) -> None:
+        dev = self.device
+        r0, r1, c0, c1 = w.core_z
+        a0, a1, b0, b1 = w.hs_z
+        y0, y1, x0, x1 = w.win_y
+        p0, p1, q0, q1 = w.pixels
+        # Context: the current state, z rounded and clamped as the coder will.
+        z_ctx = self.z_rate.clamp(torch.round(self.z[:, :, a0:a1, b0:b1]).to(dev))
+        y_ctx = self.y[:, :, y0:y1, x0:x1].to(dev)
+        zc = (slice(None), slice(None), slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
+        yc = (slice(None), slice(None), slice(4 * r0 - y0, 4 * r1 - y0), slice(4 * c0 - x0, 4 * c1 - x0))
+        hs_crop = (slice(None), slice(None), slice(y0 - 4 * a0, y1 - 4 * a0), slice(x0 - 4 * b0, x1 - 4 * b0))
+        pix_crop = (
+            slice(None),
+            slice(None),
+            slice(p0 - 16 * y0, p1 - 16 * y0),
+            slice(q0 - 16 * x0, q1 - 16 * x0),
+        )
+        x = self.pixels(p0, q0, p1 - p0, q1 - q0).to(dev)
+        num_pixels = (p1 - p0) * (q1 - q0)
+
+        z_var = self.z[:, :, r0:r1, c0:c1].clone().to(dev).requires_grad_(True)
+        y_var = self.y[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1].clone().to(dev).requires_grad_(True)
+        core_mask = torch.zeros_like(y_ctx, dtype=torch.bool)
+        core_mask[yc] = True
+
+        def synthesis_loss(
+            z_c: Tensor, y_hat_of: Callable[[Tensor, Tensor], Tensor]
+        ) -> tuple[Tensor, Tensor]:
+            """(λ·D, bits) of the window for core z values ``z_c`` and ŷ(y window, means)."""
+            z_win = z_ctx.clone()
+            z_win[zc] = z_c
+            scales, means = self.t.split_params(self.t.h_s(z_win).float())
+            scales, means = scales[hs_crop], means[hs_crop]
+            y_win = y_ctx.clone()
+            y_win[yc] = y_var
+            y_hat = torch.where(
+                core_mask, y_hat_of(y_win, means), means + torch.round(y_ctx - means).detach()
+            )
+            bits = self.z_rate(z_c).sum() + gaussian_rate(y_hat - means, scales).sum()
+            with _autocast(dev):
+                g_in = (y_hat * self.inverse_gain).contiguous(memory_format=torch.channels_last)
+                x_hat = self.t.g_s(g_in).float()[pix_crop]
+            return self.lmbda * self._distortion(x_hat, x), bits
+
+        @torch.no_grad()
+        def score(step: int) -> tuple[float, Tensor, Tensor]:
+            """Hard rounding with exact means: (objective, core ẑ, core ŷ) as the coder will code."""
+            z_win = z_ctx.clone()
+            z_win[zc] = torch.round(self.z_rate.clamp(z_var))
+            z_hard = z_win.cpu().double()
+            scales, means = self.model.hyper_synthesis(z_hard)
+            scales, means = scales[hs_crop], means[hs_crop]
+            index = scale_indexes(scales.flatten().numpy(), self.model.scale_table)
+            y_win = y_ctx.clone()
+            y_win[yc] = y_var
+            k = torch.round(y_win.cpu().double() - means).flatten().numpy().astype(np.int64)
+            k = self.model.y_tables.clamp(k, index)
+            y_exact = (torch.from_numpy(k.astype(np.float64)).view(means.shape) + means).float()
+            with _autocast(dev):
+                g_in = (y_exact.to(dev) * self.inverse_gain).contiguous(memory_format=torch.channels_last)
+                x_hat = self.t.g_s(g_in).float()[pix_crop]
+            dist = float(self._distortion(torch.round(x_hat.clamp(0, 1) * 255.0) / 255.0, x))
+            z_core = z_hard[zc]
+            zs = z_core.flatten().numpy().astype(np.int64)
+            z_index = np.repeat(np.arange(z_core.shape[1]), z_core.shape[2] * z_core.shape[3])
+            bits = table_bits(zs, z_index, self.model.z_tables) + table_bits(k, index, self.model.y_tables)
+            objective = self.lmbda * dist + bits / num_pixels
+            if TRACE is not None:
+                TRACE.append((step, objective, bits / num_pixels, dist))
+            return objective, z_core.float(), y_exact[yc].clone()
+
+        n = sched.iterations
+        every = max(2, n // 8)
+        checkpoints = {n} | {i for i in range(n // 2, n) if (n - i) % every == 0}
+        best = score(0)  # the effort-0 result: refinement keeps it unless it finds better
+        opt = torch.optim.Adam([z_var, y_var], lr=sched.lr)
+        for i in range(n):
+            frac = i / max(1, n - 1)
+            tau = sched.tau_start * (sched.tau_end / sched.tau_start) ** frac
+            for group in opt.param_groups:  # cosine decay to lr_end_fraction·lr
+                group["lr"] = sched.lr * (
+                    sched.lr_end + (1 - sched.lr_end) * 0.5 * (1 + math.cos(math.pi * frac))
+                )
+            z_soft = _sga_round(self.z_rate.clamp(z_var), tau, _logistic(gen, z_var.shape, dev))
+
+            def soft_y(y_win: Tensor, means: Tensor, tau: float = tau) -> Tensor:
+                return means + _sga_round(y_win - means, tau, _logistic(gen, y_win.shape, dev))
+
+            distortion, bits = synthesis_loss(z_soft, soft_y)
+            loss = distortion + bits / num_pixels
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tick()
+            if i + 1 in checkpoints:
+                candidate = score(i + 1)
+                if candidate[0] < best[0]:
+                    best = candidate
+        self.z[:, :, r0:r1, c0:c1] = best[1]
+        self.y[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = best[2]
+
+
+def _pixel_reader(x: Tensor | np.ndarray, b: int) -> Callable[[int, int, int, int], Tensor]:
+    """Reader of image ``b`` of the batch as (1, 3, h, w) floats in [0, 1] (regions inside it)."""
+    if isinstance(x, np.ndarray):
+        return lambda top, left, h, w: (
+            torch.from_numpy(np.array(x[b : b + 1, top : top + h, left : left + w]))
+            .permute(0, 3, 1, 2)
+            .float()
+            .div_(255.0)
+        )
+    return lambda top, left, h, w: x[b : b + 1, :, top : top + h, left : left + w].float()
+
+
+def refine_latents(
+    model: LoadedModel,
+    x: Tensor | np.ndarray,
+    y: Tensor,
+    z: Tensor,
+    quality: float,
+    effort: int,
+    device: str | torch.device = "auto",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Refined (y, z) for ``codec.encode_latents``; see the module docstring for guarantees.
+
+    ``x``: the images ``codec.analyse`` saw (floats (B, 3, H, W) in [0, 1] or uint8
+    (B, H, W, 3), unpadded); ``y``, ``z``: its outputs. Returns float32 CPU tensors of the same
+    shapes: z holds integers inside the z tables and y = μ_exact + k, except where keeping
+    the analysis output was best (then the coder rounds exactly as at effort 0).
+    ``progress(done, total)`` is called after every iteration.
+    """
+    sched = schedule_for(effort)
+    dev = codec.resolve_device(device)
+    height, width = (x.shape[1], x.shape[2]) if isinstance(x, np.ndarray) else (x.shape[2], x.shape[3])
+    batch = y.shape[0]
+    level = codec.quality_to_level(model, quality)
+    windows = _windows(z.shape[2], z.shape[3], height, width)
+    total, done = batch * len(windows) * sched.iterations, 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    y_out, z_out = y.detach().clone().float().cpu(), z.detach().clone().float().cpu()
+    with torch.inference_mode(False), torch.enable_grad():
+        for b in range(batch):
+            refiner = _ImageRefiner(
+                model, _pixel_reader(x, b), y_out[b : b + 1], z_out[b : b + 1], level, dev
+            )
+            gen = torch.Generator().manual_seed(SEED)  # per image: batching does not change bytes
+            for window in windows:
+                refiner.refine_window(window, sched, gen, tick)
+    return y_out, z_out
