@@ -20,7 +20,7 @@ Guarantees:
   coder and decoder compute from that ẑ and k the intended (table-clamped) symbols, so
   ``codec.encode_latents`` codes exactly k and the unchanged decoder rebuilds exactly ŷ.
 - **Never worse.** Candidates are scored with hard rounding, exact means, the integer
-  tables' bits and the uint8 output of g_s (float32 here; bf16 on CUDA or AMX CPUs), and
+  tables' bits and the uint8 output of g_s (float32; bf16 where the codec uses it), and
   the best, the starting point included, is kept: on the model's objective measured that
   way, effort > 0 never ends above effort 0 for an image that refines in one window.
 - **Deterministic.** The Gumbel noise comes from a generator with a fixed seed: the same
@@ -39,7 +39,6 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,18 +103,10 @@ def schedule_for(effort: int) -> Schedule:
     return SCHEDULES[int(effort)]
 
 
-@functools.lru_cache(maxsize=1)
-def _cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
-    except OSError:
-        return False
-
-
 def _autocast(device: torch.device):
-    """bf16 for g_s on CUDA and AMX CPUs; float32 elsewhere (emulated bf16 is ~10x slower)."""
-    if device.type == "cuda" or (device.type == "cpu" and _cpu_has_amx()):
+    """bf16 for g_s where the hardware has it (CUDA; CPUs with AMX or AVX512-BF16, the codec's
+    rule); float32 elsewhere, where emulated bf16 is several times slower."""
+    if device.type == "cuda" or (device.type == "cpu" and codec.cpu_has_fast_bf16()):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -189,7 +180,7 @@ class _ImageRefiner:
         device: torch.device,
     ) -> None:
         self.model = model
-        self.t = model.transforms.to(device)
+        self.t = model.transforms_on(device)
         self.pixels = pixels
         self.y, self.z = y, z
         self.device = device
