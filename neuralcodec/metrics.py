@@ -16,9 +16,12 @@ import numpy as np
 
 from neuralcodec.errors import InvalidInputError
 
+# The MS-SSIM constants (neuralcodec.msssim implements it; this module stays torch-free to import).
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW_SIZE = 11
 WINDOW_SIGMA = 1.5
+K1, K2 = 0.01, 0.03
+
 # Four halvings must leave the 11-tap window room: the smaller side must exceed (11 - 1) * 2**4.
 MS_SSIM_MIN_SIDE = (WINDOW_SIZE - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1) + 1
 
@@ -42,42 +45,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 20 * math.log10(255.0) - 10 * math.log10(total / a.size)
 
 
-def _window():
-    import torch
-
-    coords = torch.arange(WINDOW_SIZE, dtype=torch.float32) - WINDOW_SIZE // 2
-    g = torch.exp(-(coords**2) / (2 * WINDOW_SIGMA**2))
-    return g / g.sum()
-
-
-def _blur(x, win):
-    """Separable Gaussian, 'valid' (no padding): (1, 1, H, W) -> (1, 1, H-10, W-10)."""
-    import torch.nn.functional as F
-
-    x = F.conv2d(x, win.view(1, 1, 1, -1))
-    return F.conv2d(x, win.view(1, 1, -1, 1))
-
-
-def _ssim_terms(x, y, win, data_range: float) -> tuple[float, float]:
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu1, mu2 = _blur(x, win), _blur(y, win)
-    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    sigma1_sq = _blur(x * x, win) - mu1_sq
-    sigma2_sq = _blur(y * y, win) - mu2_sq
-    sigma12 = _blur(x * y, win) - mu12
-    cs_map = (2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2)
-    ssim_map = (2 * mu12 + c1) / (mu1_sq + mu2_sq + c1) * cs_map
-    return float(ssim_map.mean()), float(cs_map.mean())
-
-
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM of two (H, W, 3) uint8 RGB images, data range 255 (see the module docstring).
 
-    Images whose smaller side is below MS_SSIM_MIN_SIDE (161) have no 5-scale MS-SSIM: that is
-    an InvalidInputError.
+    Computed by neuralcodec.msssim (the differentiable implementation refinement uses), one
+    channel at a time to keep the float32 temporaries small. Images whose smaller side is
+    below MS_SSIM_MIN_SIDE (161) have no 5-scale MS-SSIM: that is an InvalidInputError.
     """
     import torch
-    import torch.nn.functional as F
+
+    from neuralcodec.msssim import ms_ssim as ms_ssim_tensor
 
     _check_pair(a, b)
     if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
@@ -85,23 +62,12 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
             f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} pixels per side, "
             f"got {a.shape[1]}x{a.shape[0]}"
         )
-    win = _window()
     per_channel = []
     with torch.no_grad():
-        for c in range(3):  # one channel at a time keeps the float32 temporaries small
+        for c in range(3):
             x = torch.from_numpy(np.ascontiguousarray(a[:, :, c])).float()[None, None]
             y = torch.from_numpy(np.ascontiguousarray(b[:, :, c])).float()[None, None]
-            terms = []
-            for level in range(len(MS_SSIM_WEIGHTS)):
-                ssim, cs = _ssim_terms(x, y, win, 255.0)
-                if level < len(MS_SSIM_WEIGHTS) - 1:
-                    terms.append(max(cs, 0.0))
-                    padding = [s % 2 for s in x.shape[2:]]
-                    x = F.avg_pool2d(x, kernel_size=2, padding=padding)
-                    y = F.avg_pool2d(y, kernel_size=2, padding=padding)
-                else:
-                    terms.append(max(ssim, 0.0))
-            per_channel.append(math.prod(t**w for t, w in zip(terms, MS_SSIM_WEIGHTS)))
+            per_channel.append(float(ms_ssim_tensor(x, y, data_range=255.0)))
     return sum(per_channel) / 3
 
 

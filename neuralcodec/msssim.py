@@ -15,10 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-WINDOW_SIZE = 11
-WINDOW_SIGMA = 1.5
-K1, K2 = 0.01, 0.03
+from neuralcodec.metrics import K1, K2, WINDOW_SIGMA, WINDOW_SIZE
+from neuralcodec.metrics import MS_SSIM_WEIGHTS as WEIGHTS
 
 
 def _window(dtype: torch.dtype, device: torch.device) -> Tensor:
