@@ -69,24 +69,25 @@ def _progress(items: list, label: str, enabled: bool) -> Iterator:
 # ----------------------------------------------------------------------------- arguments
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _ranged(convert: Callable, ok: Callable, expected: str, bounds: str) -> Callable:
+    """An argparse type: ``convert(text)``, refused with a one-line message unless ``ok``."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    return parse
 
 
-def _effort(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number 0..{MAX_EFFORT}, got {text!r}") from None
-    if not 0 <= value <= MAX_EFFORT:
-        raise argparse.ArgumentTypeError(f"must be within 0..{MAX_EFFORT}, got {value}")
-    return value
+_positive_int = _ranged(int, lambda v: v >= 1, "a whole number", "at least 1")
+_effort = _ranged(
+    int, lambda v: 0 <= v <= MAX_EFFORT, f"a whole number 0..{MAX_EFFORT}", f"within 0..{MAX_EFFORT}"
+)
 
 
 def parse_size(text: str) -> int:
@@ -102,24 +103,8 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
-def _psnr(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected dB, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of dB, got {text}")
-    return value
-
-
-def _ms_ssim(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
+_psnr = _ranged(float, lambda v: 0 < v < float("inf"), "dB", "a positive number of dB")
+_ms_ssim = _ranged(float, lambda v: 0 < v < 1, "a number between 0 and 1", "between 0 and 1 (exclusive)")
 
 
 def _image_extensions() -> dict[str, str]:
