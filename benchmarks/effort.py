@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -167,6 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "note": args.note,
+        "command": "python -m benchmarks.effort " + " ".join(sys.argv[1:]),
         "summary": summary,
         "full_size_measured_s": full,
         "full_size_estimated_s": estimate,
@@ -187,7 +189,19 @@ def estimate_full_size(measured: dict[str, float]) -> dict[str, float]:
     }
 
 
-def write_markdown(results: dict, path: Path) -> None:
+def proposed_default(r: dict, budget_s: float) -> tuple[int, str]:
+    """The measured effort with the best BD-rate whose full-size encode fits ``budget_s``."""
+    est = r["full_size_estimated_s"]
+    fits = [
+        (s.get("bd_rate", 0.0), int(e)) for e, s in r["summary"].items() if e in est and est[e] <= budget_s
+    ]
+    if not fits:
+        return 0, f"no measured effort encodes a 768x512 image within {budget_s:g} s here"
+    bd, effort = min(fits)
+    return effort, f"BD-rate {bd:+.2f} %, {est[str(effort)]:.1f} s per 768x512 image"
+
+
+def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
         "",
@@ -228,6 +242,9 @@ def write_markdown(results: dict, path: Path) -> None:
                 f"{e}: {est[e]:.1f}" + ("" if e in measured else "*") for e in sorted(extra, key=int)
             )
             lines[-1] += " (* extrapolated from the measured ones, linear in iterations)."
+        effort, why = proposed_default(r, budget_s)
+        lines += ["", f"Proposed default on this CPU (best BD-rate within {budget_s:g} s per Kodak image): "]
+        lines[-1] += f"**effort {effort}** ({why})."
         lines.append("")
     path.write_text("\n".join(lines) + "\n")
 
@@ -248,14 +265,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/kodak"))
     parser.add_argument("--note", default="")
     parser.add_argument("--tag", default="", help="suffix of this run's key in effort.json (e.g. a subset)")
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds per 768x512 image for the default")
+    parser.add_argument("--report-only", action="store_true", help="rewrite effort.md from effort.json")
     args = parser.parse_args(argv)
-    results = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "effort.json"
-    merged = json.loads(json_path.read_text()) if json_path.exists() else {}
-    merged[args.model + args.tag] = results
-    json_path.write_text(json.dumps(merged, indent=1) + "\n")
-    write_markdown(merged, args.out / "effort.md")
+    if not args.report_only:
+        results = run(args)
+        args.out.mkdir(parents=True, exist_ok=True)
+        merged = json.loads(json_path.read_text()) if json_path.exists() else {}
+        merged[args.model + args.tag] = results
+        json_path.write_text(json.dumps(merged, indent=1) + "\n")
+    write_markdown(json.loads(json_path.read_text()), args.out / "effort.md", args.budget)
     print(f"wrote {json_path} and {args.out / 'effort.md'}")
 
 
