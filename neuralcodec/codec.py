@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.container import MAX_BAND_ROWS
-from neuralcodec.container import band_count as container_band_count
+from neuralcodec.container import MAX_BAND_ROWS, band_count
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
@@ -93,11 +92,6 @@ def _fast_math(device: torch.device):
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
     return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
-
-
-def band_count(height: int, band_rows: int = BAND_ROWS) -> int:
-    """Number of entropy-coding bands (Y sections) of an image ``height`` pixels tall."""
-    return container_band_count(height, band_rows)
 
 
 def _replicate_reader(x: Tensor | np.ndarray) -> Reader:
