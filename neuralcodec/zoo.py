@@ -49,13 +49,16 @@ class LoadedModel:
 
         The shared CPU copy is never moved, so threads using different devices never see
         each other's moves.
+        The copy is made outside inference mode even when the caller is inside it, so that
+        refinement (effort > 0) can differentiate through it.
         """
         if device.type == "cpu":
             return self.transforms
         with self._lock:
             key = str(device)
             if key not in self._on_device:
-                self._on_device[key] = copy.deepcopy(self.transforms).to(device)
+                with torch.inference_mode(False):
+                    self._on_device[key] = copy.deepcopy(self.transforms).to(device)
             return self._on_device[key]
 
 

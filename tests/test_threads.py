@@ -53,3 +53,16 @@ def test_other_devices_get_a_copy_and_the_shared_cpu_model_never_moves(tiny_mode
     assert meta is not model.transforms and meta is model.transforms_on(torch.device("meta"))
     assert all(p.device.type == "cpu" for p in model.transforms.parameters())
     assert all(p.device.type == "meta" for p in meta.parameters())
+
+
+def test_device_copies_made_inside_inference_mode_can_be_refined(tiny_model):
+    """encode runs under inference_mode; refinement (effort > 0) differentiates through the copy.
+
+    On CUDA a copy made as an inference tensor failed with "Inference tensors cannot be saved
+    for backward" (found on a lent H100); meta stands in for any non-CPU device here.
+    """
+    model = load_model(tiny_model)
+    with torch.inference_mode():
+        copy = model.transforms_on(torch.device("meta"))
+    assert not any(p.is_inference() for p in copy.parameters())
+    assert not any(b.is_inference() for b in copy.buffers())
