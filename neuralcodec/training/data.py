@@ -103,6 +103,10 @@ class InMemoryCrops:
 
     def batch(self, size: int) -> torch.Tensor:
         """A float batch in [0, 1], shape (size, 3, crop, crop)."""
+        return to_unit_float(self.batch_uint8(size))
+
+    def batch_uint8(self, size: int) -> torch.Tensor:
+        """A uint8 batch, shape (size, 3, crop, crop): 4x fewer bytes to copy to a GPU than floats."""
         out = np.empty((size, self.crop, self.crop, 3), dtype=np.uint8)
         for i in range(size):
             img = self.images[self.rng.integers(len(self.images))]
@@ -110,4 +114,9 @@ class InMemoryCrops:
             left = self.rng.integers(img.shape[1] - self.crop + 1)
             patch = img[top : top + self.crop, left : left + self.crop]
             out[i] = patch[:, ::-1] if self.rng.random() < 0.5 else patch
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+
+
+def to_unit_float(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1], on the batch's device."""
+    return batch.float().div_(255.0)

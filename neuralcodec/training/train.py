@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from neuralcodec.codec import resolve_device as codec_resolve_device
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
-from neuralcodec.training.data import InMemoryCrops
+from neuralcodec.training.data import InMemoryCrops, to_unit_float
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
 from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     world_size = dist.get_world_size() if distributed else 1
     if args.threads:
         torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
 
@@ -251,9 +254,16 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.time()
     first_step = step
-    bar = tqdm(total=args.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=args.steps,
+        initial=step,
+        disable=rank != 0,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 60.0,  # a log file gets a line a minute
+    )
     levels = args.levels
-    running: dict[str, float] = {}
+    running: dict[str, torch.Tensor] = {}
     while step < args.steps:
         elapsed_min = (time.time() - start) / 60
         progress = max((step - first_step) / max(1, args.steps - first_step), elapsed_min / args.minutes)
@@ -262,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         lr = learning_rate(args, step, progress)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x = data.batch(args.batch_size).to(device).contiguous(memory_format=torch.channels_last)
+        pixels = data.batch_uint8(args.batch_size).to(device, non_blocking=True)
+        x = to_unit_float(pixels).contiguous(memory_format=torch.channels_last)
         level = torch.rand(args.batch_size, device=device) * (levels - 1)
         out = net(x, level)
         parts = rate_distortion_loss(out, x, model.transforms.lambda_at(level), args.metric)
@@ -280,15 +291,20 @@ def main(argv: list[str] | None = None) -> None:
         aux_optimizer.step()
         step += 1
 
+        # Running means stay on the device: reading them every step would make the CPU wait for
+        # the GPU and leave it idle while the next batch is cut.
         for k, v in parts.items():
-            running[k] = 0.98 * running.get(k, v.item()) + 0.02 * v.item()
+            v = v.detach().float()
+            running[k] = v if k not in running else running[k].mul_(0.98).add_(v, alpha=0.02)
         if rank != 0:
             continue
         bar.update(1)
         rate = (step - first_step) * args.batch_size * world_size / (time.time() - start)
-        bar.set_postfix(
-            loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
-        )
+        if step % 25 == 0:
+            shown = {k: v.item() for k, v in running.items()}
+            bar.set_postfix(
+                loss=f"{shown['loss']:.3f}", bpp=f"{shown['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
+            )
         row_eval = ["", "", ""]
         if eval_images and step % args.eval_every == 0:
             result = evaluate(model, eval_images, eval_levels, jpeg, device)
@@ -307,9 +323,9 @@ def main(argv: list[str] | None = None) -> None:
                     step,
                     f"{time.time() - start:.1f}",
                     f"{lr:.2e}",
-                    f"{running['loss']:.5f}",
-                    f"{running['bpp']:.5f}",
-                    f"{running['distortion']:.5f}",
+                    f"{running['loss'].item():.5f}",
+                    f"{running['bpp'].item():.5f}",
+                    f"{running['distortion'].item():.5f}",
                     f"{rate:.2f}",
                     *row_eval,
                 ]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One chunk (< 10 min) of GPU training of both shipped models, on a lent GPU machine.
+#
+#   bash tools/gpu_chunk.sh MINUTES LR LR_FINAL DECAY_START
+#
+# Run by the device tool with carry [".whl", "runs/gpu-pack.npz", "runs/kodak-eval"] (see
+# tools/README.md). Each model resumes runs/gpu-NAME/last.ckpt (optimizer and schedule state)
+# while the machine stays warm, else starts from the shipped weights. Both models train at
+# once on the one GPU. Portable fp32 parameters and the logs land in $OUT.
+set -uo pipefail
+minutes=${1:?minutes}; lr=${2:?lr}; lr_final=${3:?lr_final}; decay_start=${4:?decay_start}
+out=${OUT:-runs/gpu-out}
+mkdir -p "$out"
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$PWD
+fi
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+for model in mse msssim; do
+    metric=$([ "$model" = msssim ] && echo ms-ssim || echo mse)
+    python3 tools/train.py --name "gpu-$model" --metric "$metric" --data runs/gpu-pack.npz \
+        --device cuda --init "neuralcodec/weights/$model.pt" --minutes "$minutes" \
+        --batch-size 16 --crop 256 --lr "$lr" --lr-final "$lr_final" --decay-start "$decay_start" \
+        --warmup 100 --eval-dir runs/kodak-eval --eval-every 1000 --checkpoint-every 1000 \
+        --threads 4 --portable-out "$out/$model" > "runs/gpu-$model.out" 2>&1 &
+done
+wait
+for model in mse msssim; do
+    echo "== $model"; tr '\r' '\n' < "runs/gpu-$model.out" | grep -v '^\s*$' | tail -n 15
+    cat "runs/gpu-$model/log.csv"
+done > "$out/logs.txt"
+tail -c 6000 "$out/logs.txt"
