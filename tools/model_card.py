@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from benchmarks.report import bd_msssim_rate, bd_psnr_rate  # noqa: E402
 
 WEIGHTS = REPO / "neuralcodec" / "weights"
 RESULTS = REPO / "benchmarks" / "results" / "kodak"
+HELD_OUT = REPO / "benchmarks" / "results" / "qoi_photo_wikipedia"
+CURVES = REPO / "docs" / "learning-curves"
 ANCHORS = REPO.parent / "shared" / "anchors"
 
 
@@ -34,7 +37,7 @@ def pct(v: float | None) -> str:
 
 def learning_curve(log: Path) -> list[str]:
     """Periodic evaluation rows of a training log (estimated bpp, first Kodak images)."""
-    rows = [r for r in csv.DictReader(log.read_text().splitlines()) if r.get("eval_bd_msssim")]
+    rows = eval_rows(log)
     lines = [
         "",
         f"## Learning curve (`{log.parent.name}`)",
@@ -52,6 +55,58 @@ def learning_curve(log: Path) -> list[str]:
             f"{r['eval_bd_msssim']} % | {bpp} |"
         )
     return lines
+
+
+def eval_rows(log: Path) -> list[dict]:
+    return [r for r in csv.DictReader(log.read_text().splitlines()) if r.get("eval_bd_msssim")]
+
+
+def plot_learning_curves(name: str, logs: list[Path], out: Path) -> Path | None:
+    """One figure: BD-rate vs JPEG (estimated, first Kodak images) against training step, per run."""
+    runs = [(log.parent.name, eval_rows(log)) for log in logs if log.exists()]
+    runs = [(run, rows) for run, rows in runs if rows]
+    if not runs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    for ax, key, title in (
+        (axes[0], "eval_bd_psnr", "BD-rate on PSNR"),
+        (axes[1], "eval_bd_msssim", "BD-rate on MS-SSIM dB"),
+    ):
+        for run, rows in runs:
+            ax.plot([int(r["step"]) for r in rows], [float(r[key]) for r in rows], marker=".", label=run)
+        ax.set(title=title, xlabel="step (cumulative)", ylabel="% vs Pillow JPEG 4:2:0 (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{name}: learning curve (estimated bpp, first Kodak images)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def held_out_section(name: str, results: Path) -> list[str]:
+    """BD-rate vs JPEG on the held-out set, when the benchmark has been run there."""
+    ours_path, jpeg_path = results / f"neuralcodec-{name}.json", results / "jpeg.json"
+    if not (ours_path.exists() and jpeg_path.exists()):
+        return []
+    ours = curve_from_json(json.loads(ours_path.read_text()))
+    jpeg = curve_from_json(json.loads(jpeg_path.read_text()))
+    return [
+        "",
+        f"## Held-out photos (`{results.name}`, {ours.meta.get('n_images', '?')} images, never trained on)",
+        "",
+        f"Command: `python -m benchmarks.rd --dataset ../shared/datasets/{results.name} "
+        "--codecs jpeg,neuralcodec`.",
+        "",
+        "| reference | BD-rate on PSNR | BD-rate on MS-SSIM dB |",
+        "|---|---|---|",
+        f"| our Pillow JPEG 4:2:0 | {pct(bd_psnr_rate(jpeg, ours))} | {pct(bd_msssim_rate(jpeg, ours))} |",
+    ]
 
 
 EXAMPLE = REPO / "neuralcodec" / "examples" / "example.png"
@@ -128,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--held-out", type=Path, default=HELD_OUT, help="held-out benchmark results")
     p.add_argument("--anchors", type=Path, default=ANCHORS)
     p.add_argument(
         "--notes", default="", help="free text: status, caveats (default: the card's current status)"
@@ -181,10 +237,13 @@ def main(argv: list[str] | None = None) -> None:
         )
     lines += [
         "",
-        "Recipe: Adam, linear warm-up (200 steps, first run only), flat, cosine decay over the last part "
-        "of each run's wall-clock budget (per run above); gradient clipping at 1.0; aux loss "
+        "Recipe: Adam, linear warm-up at the start of a run that begins from weights, flat, cosine "
+        "decay over the last part of each segment's wall-clock budget (per row above; a segment that "
+        "resumes a checkpoint keeps the optimizer state); gradient clipping at 1.0; aux loss "
         "(EntropyBottleneck quantiles) with its own Adam at 1e-3; mixed quantisation (noise for the "
-        "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample.",
+        "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample. "
+        "GPU segments (`cuda`) trained on a pack of 740 JPEG crops (288², q88) of the training "
+        "photos (`tools/README.md`).",
         "",
         f"## Kodak ({ours.meta.get('n_images', '?')} images, real file sizes)",
         "",
@@ -211,8 +270,13 @@ def main(argv: list[str] | None = None) -> None:
             f"| published {anchor.label} | {pct(bd_psnr_rate(anchor, ours))} | "
             f"{pct(bd_msssim_rate(anchor, ours))} |"
         )
+    lines += held_out_section(args.name, args.held_out)
     lines += example_section(path)
     out = WEIGHTS / f"{args.name}.md"
+    figure = CURVES / f"{args.name}.png"  # drawn from the logs given, else the earlier drawing is kept
+    if plot_learning_curves(args.name, args.log, figure) or figure.exists():
+        link = Path(os.path.relpath(figure, out.parent)).as_posix()
+        lines += ["", "## Learning curves", "", f"![learning curves]({link})"]
     lines += kept_learning_curves(out, {log.parent.name for log in args.log if log.exists()})
     for log in args.log:
         if log.exists():

@@ -56,11 +56,17 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     training_log(tmp_path / "runs" / "unit-v1" / "log.csv", 100, -20.0)
     training_log(tmp_path / "runs" / "unit-v2" / "log.csv", 300, -45.5)
     monkeypatch.setattr(tool, "WEIGHTS", weights)
+    monkeypatch.setattr(tool, "CURVES", tmp_path / "curves")
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    results_file(held_out / "jpeg.json", [0.3, 0.8, 2.0], [26.0, 30.0, 35.0], [0.90, 0.96, 0.99])
+    results_file(held_out / "neuralcodec-unit.json", [0.15, 0.4, 0.8], [27.0, 30.0, 33.0], [0.94, 0.98, 0.99])
     earlier = ["## Learning curve (`unit-v0`)", "", "| step |", "|---|", "| 50 |", "", "## Status", "", "old"]
     (weights / "unit.md").write_text("\n".join(["# old card", "", *earlier]) + "\n")
 
     tool.main(
         ["unit", "--results", str(results), "--anchors", str(tmp_path / "none"), "--notes", "shipped because"]
+        + ["--held-out", str(held_out)]
         + ["--log", str(tmp_path / "runs/unit-v1/log.csv"), str(tmp_path / "runs/unit-v2/log.csv")]
     )
     card = (weights / "unit.md").read_text()
@@ -77,3 +83,8 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
         and "old" not in card.split("## Status")[1]
     )
     assert "## Bundled example (quality regression)" in card and "| 75 |" in card
+    assert "## Held-out photos (`held_out`, 24 images" in card
+    held_out_row = card.split("## Held-out photos")[1].split("| our Pillow JPEG 4:2:0 |")[1].splitlines()[0]
+    assert held_out_row.split("|")[1].strip().startswith("-")  # fewer bits than JPEG on PSNR
+    assert (tmp_path / "curves" / "unit.png").stat().st_size > 0
+    assert "## Learning curves" in card and "(../curves/unit.png)" in card
