@@ -79,7 +79,8 @@ def plot_learning_curves(name: str, logs: list[Path], out: Path) -> Path | None:
     ):
         for run, rows in runs:
             ax.plot([int(r["step"]) for r in rows], [float(r[key]) for r in rows], marker=".", label=run)
-        ax.set(title=title, xlabel="step (cumulative)", ylabel="% vs Pillow JPEG 4:2:0 (lower is better)")
+        ax.set(title=title, xlabel="training step (counted per run)")
+        ax.set_ylabel("% vs Pillow JPEG 4:2:0 (lower: better)")
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.suptitle(f"{name}: learning curve (estimated bpp, first Kodak images)")
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     for s in history:
         decay = f"last {100 * (1 - s['decay_start']):.0f} %" if "decay_start" in s else "last 20 %"
+        decay = "no decay" if s.get("decay_start", 0.8) >= 1 else decay
         lam = "–".join(f"{v:g}" for v in s["lambda"]) if "lambda" in s else "—"
         device = f"{s['device']} {s['precision']}" if "precision" in s else s["device"]
         lines.append(
