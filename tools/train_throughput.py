@@ -35,9 +35,20 @@ def cpu_name() -> str:
 
 
 def time_setup(
-    precision: str, crop: int, batch: int, steps: int, warmup: int, metric: str, device: str
+    precision: str,
+    crop: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    metric: str,
+    device: str,
+    compile_model: bool = False,
 ) -> dict:
-    """Steps/s and megapixels/s of one (precision, crop, batch) setup."""
+    """Steps/s and megapixels/s of one (precision, crop, batch[, compile]) setup.
+
+    With ``compile_model`` the forward pass goes through ``torch.compile`` (default mode); the
+    warm-up steps absorb the compilation, whose time is reported apart.
+    """
     torch.manual_seed(0)
     config = HyperpriorConfig(metric=metric, lambda_min=0.0009, lambda_max=0.0932)
     model = TrainableHyperprior(config, bf16=precision == "bf16").to(device)
@@ -46,10 +57,11 @@ def time_setup(
     optimizer = torch.optim.Adam(main_params, lr=1e-4)
     aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
     x = torch.rand(batch, 3, crop, crop, device=device).contiguous(memory_format=torch.channels_last)
+    forward = torch.compile(model) if compile_model else model
 
     def step() -> None:
         level = torch.rand(batch, device=device) * (config.levels - 1)
-        out = model(x, level)
+        out = forward(x, level)
         loss = rate_distortion_loss(out, x, model.transforms.lambda_at(level), metric)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -58,10 +70,12 @@ def time_setup(
         model.aux_loss().backward()
         aux_optimizer.step()
 
+    warm_start = time.perf_counter()
     for _ in range(warmup):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - warm_start
     start = time.perf_counter()
     for _ in range(steps):
         step()
@@ -69,7 +83,8 @@ def time_setup(
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
     return {
-        "setup": f"{precision} {batch}x{crop}²",
+        "setup": f"{precision} {batch}x{crop}²" + (" compiled" if compile_model else ""),
+        "warmup_s": warmup_s,
         "s_per_step": seconds,
         "steps_per_s": 1 / seconds,
         "mpix_per_s": batch * crop * crop / seconds / 1e6,
@@ -78,7 +93,12 @@ def time_setup(
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--setups", nargs="+", default=["bf16:192:8", "fp32:192:8"], help="precision:crop:batch")
+    p.add_argument(
+        "--setups",
+        nargs="+",
+        default=["bf16:192:8", "fp32:192:8"],
+        help="precision:crop:batch, or precision:crop:batch:compile for torch.compile",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
@@ -89,12 +109,20 @@ def main(argv: list[str] | None = None) -> None:
     cpu = f"{cpu_name()}, {args.threads} thread(s)"
     where = torch.cuda.get_device_name() if args.device == "cuda" else cpu
     print(f"# training throughput on {where}, torch {torch.__version__}, metric {args.metric}")
-    print("| setup | s/step | steps/s | Mpx/s |")
-    print("|---|---|---|---|")
+    print("| setup | s/step | steps/s | Mpx/s | warm-up s |")
+    print("|---|---|---|---|---|")
     for spec in args.setups:
-        precision, crop, batch = spec.split(":")
-        r = time_setup(precision, int(crop), int(batch), args.steps, args.warmup, args.metric, args.device)
-        print(f"| {r['setup']} | {r['s_per_step']:.3f} | {r['steps_per_s']:.2f} | {r['mpix_per_s']:.3f} |")
+        precision, crop, batch, *extra = spec.split(":")
+        if extra not in ([], ["compile"]):
+            p.error(f"bad setup {spec!r}: precision:crop:batch[:compile]")
+        r = time_setup(
+            precision, int(crop), int(batch), args.steps, args.warmup, args.metric, args.device, bool(extra)
+        )
+        print(
+            f"| {r['setup']} | {r['s_per_step']:.3f} | {r['steps_per_s']:.2f} | {r['mpix_per_s']:.3f} "
+            f"| {r['warmup_s']:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
