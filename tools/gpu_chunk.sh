@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One chunk (< 10 min) of GPU training of both shipped models, on a lent GPU machine.
 #
-#   bash tools/gpu_chunk.sh MINUTES LR LR_FINAL DECAY_START
+#   bash tools/gpu_chunk.sh MINUTES LR LR_FINAL DECAY_START [EMA_DECAY]
 #
 # Run by the device tool with carry [".whl", "runs/gpu-pack.npz", "runs/kodak-eval"] (see
 # tools/README.md). Each model resumes runs/gpu-NAME/last.ckpt (optimizer and schedule state)
@@ -9,6 +9,7 @@
 # once on the one GPU. Portable fp32 parameters and the logs land in $OUT.
 set -uo pipefail
 minutes=${1:?minutes}; lr=${2:?lr}; lr_final=${3:?lr_final}; decay_start=${4:?decay_start}
+ema_decay=${5:-0}  # 0: off; e.g. 0.999 evaluates and sends back the moving average
 out=${OUT:-runs/gpu-out}
 mkdir -p "$out"
 if [ -d .whl ]; then
@@ -24,7 +25,7 @@ for model in mse msssim; do
         --device cuda --init "neuralcodec/weights/$model.pt" --minutes "$minutes" \
         --batch-size 16 --crop 256 --lr "$lr" --lr-final "$lr_final" --decay-start "$decay_start" \
         --warmup 100 --eval-dir runs/kodak-eval --eval-every 1000 --checkpoint-every 1000 \
-        --threads 4 --portable-out "$out/$model" > "runs/gpu-$model.out" 2>&1 &
+        --threads 4 --ema-decay "$ema_decay" --portable-out "$out/$model" > "runs/gpu-$model.out" 2>&1 &
 done
 wait
 for model in mse msssim; do

@@ -88,7 +88,8 @@ def load_checkpoint(path: Path) -> tuple[TrainableHyperprior, dict]:
     run = json.loads((path.parent / "config.json").read_text())
     model = TrainableHyperprior(HyperpriorConfig(**run["config"]), bf16=False)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(ckpt["model"])
+    # A run with --ema-decay exports the moving average of its parameters.
+    model.load_state_dict({**ckpt["model"], **ckpt.get("ema", {})})
     history = ckpt.get("history") or [legacy_segment(path.parent, run, ckpt["step"])]
     return model.eval(), training_meta(history)
 

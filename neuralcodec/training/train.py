@@ -9,6 +9,7 @@ decays over the last part of the run, whichever of ``--steps`` or ``--minutes`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -28,6 +29,7 @@ from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops, to_unit_float
+from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
 from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
@@ -85,6 +87,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-bf16", action="store_true", help="same as --precision fp32")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.0,
+        help="0: off; else evaluate, send back (--portable-out) and export the moving average "
+        "of the parameters with this decay (e.g. 0.999); the checkpoint keeps both",
+    )
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     return p.parse_args(argv)
@@ -108,9 +117,15 @@ def learning_rate(args: argparse.Namespace, step: int, progress: float) -> float
     return args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * t))
 
 
+def main_parameter_names(model: torch.nn.Module) -> list[str]:
+    """The parameters the rate–distortion loss trains (not the entropy bottleneck's quantiles)."""
+    return [n for n, _ in model.named_parameters() if not n.endswith(".quantiles")]
+
+
 def split_parameters(model: torch.nn.Module):
-    main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    main_names = set(main_parameter_names(model))
+    main = [p for n, p in model.named_parameters() if n in main_names]
+    aux = [p for n, p in model.named_parameters() if n not in main_names]
     return main, aux
 
 
@@ -142,6 +157,7 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "lambda": list(lambda_range(args)),
         "metric": args.metric,
         "data": str(args.data),
+        **({"ema_decay": args.ema_decay} if args.ema_decay else {}),
     }
 
 
@@ -197,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     step = 0
     history: list[dict] = []
     ckpt_path = run_dir / "last.ckpt"
+    ema_state = None
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
@@ -204,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         step = ckpt["step"]
         history = ckpt.get("history", [])
+        ema_state = ckpt.get("ema")
         if rank == 0:
             print(f"resumed {ckpt_path} at step {step}")
     elif args.init and is_portable(args.init):
@@ -216,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
         history = load_exported(model, args.init)
         if rank == 0:
             print(f"initialised from exported weights {args.init}")
+    ema = ParameterEMA(model, args.ema_decay, main_parameter_names(model)) if args.ema_decay else None
+    if ema is not None and ema_state is not None:
+        ema.load_state_dict(ema_state)
     if rank == 0:
         (run_dir / "config.json").write_text(
             json.dumps({**vars(args), "config": model.transforms.config.to_dict()}, default=str, indent=1)
@@ -281,6 +302,8 @@ def main(argv: list[str] | None = None) -> None:
         parts["loss"].backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)
         optimizer.step()
+        if ema is not None:
+            ema.update()
         aux_loss = model.aux_loss()
         aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
@@ -307,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         row_eval = ["", "", ""]
         if eval_images and step % args.eval_every == 0:
-            result = evaluate(model, eval_images, eval_levels, jpeg, device)
+            with ema.applied() if ema is not None else contextlib.nullcontext():
+                result = evaluate(model, eval_images, eval_levels, jpeg, device)
             row_eval = [
                 f"{result['bd_psnr']:.2f}",
                 f"{result['bd_ms-ssim']:.2f}",
@@ -333,27 +357,44 @@ def main(argv: list[str] | None = None) -> None:
             log_file.flush()
         if step % args.checkpoint_every == 0:
             segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
-            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
-            save_portable_if_asked(args, model, step, [*history, segment])
+            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment], ema)
+            save_portable_if_asked(args, model, step, [*history, segment], ema)
     if rank == 0:
         segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
-        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment])
-        save_portable_if_asked(args, model, step, [*history, segment])
+        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment], ema)
+        save_portable_if_asked(args, model, step, [*history, segment], ema)
         bar.close()
         print(f"stopped at step {step}; checkpoint {ckpt_path}")
     if distributed:
         dist.destroy_process_group()
 
 
-def save_portable_if_asked(args: argparse.Namespace, model, step: int, history: list[dict]) -> None:
-    """fp32 parameters in files under 16 MiB (--portable-out), what a GPU machine sends back."""
+def save_portable_if_asked(
+    args: argparse.Namespace, model, step: int, history: list[dict], ema: ParameterEMA | None = None
+) -> None:
+    """fp32 parameters in files under 16 MiB (--portable-out), what a GPU machine sends back.
+
+    With an EMA these are the averaged parameters: what export uses and the next run starts from.
+    """
     if args.portable_out:
         run = {**vars(args), "config": model.transforms.config.to_dict()}
-        save_portable(args.portable_out, model.state_dict(), step, history, run)
+        state = ema.averaged_state(model) if ema is not None else model.state_dict()
+        save_portable(args.portable_out, state, step, history, run)
 
 
-def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int, history: list[dict]) -> None:
-    """Full training state, kept out of git (runs/ is ignored); written atomically."""
+def save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    aux_optimizer,
+    step: int,
+    history: list[dict],
+    ema: ParameterEMA | None = None,
+) -> None:
+    """Full training state, kept out of git (runs/ is ignored); written atomically.
+
+    ``ema`` (the averaged parameters, by name) is stored beside the raw ones; export uses it.
+    """
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -362,6 +403,7 @@ def save_checkpoint(path: Path, model, optimizer, aux_optimizer, step: int, hist
             "aux_optimizer": aux_optimizer.state_dict(),
             "step": step,
             "history": history,
+            **({"ema": ema.state_dict()} if ema is not None else {}),
         },
         tmp,
     )
