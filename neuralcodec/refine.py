@@ -40,7 +40,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,14 +102,6 @@ def schedule_for(effort: int) -> Schedule:
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or effort not in SCHEDULES:
         raise ValueError(f"refinement effort must be an integer 1..{max(SCHEDULES)}, got {effort!r}")
     return SCHEDULES[int(effort)]
-
-
-def _autocast(device: torch.device):
-    """bf16 for g_s where the hardware has it (CUDA; CPUs with AMX or AVX512-BF16, the codec's
-    rule); float32 elsewhere, where emulated bf16 is several times slower."""
-    if device.type == "cuda" or (device.type == "cpu" and codec.cpu_has_fast_bf16()):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _sga_round(r: Tensor, tau: float, noise: Tensor) -> Tensor:
@@ -243,7 +234,7 @@ class _ImageRefiner:
                 core_mask, y_hat_of(y_win, means), means + torch.round(y_ctx - means).detach()
             )
             bits = self.z_rate(z_c).sum() + gaussian_rate(y_hat - means, scales).sum()
-            with _autocast(dev):
+            with codec.fast_math(dev):  # g_s as the decoder runs it
                 g_in = (y_hat * self.inverse_gain).contiguous(memory_format=torch.channels_last)
                 x_hat = self.t.g_s(g_in).float()[pix_crop]
             return self.lmbda * self._distortion(x_hat, x), bits
@@ -262,7 +253,7 @@ class _ImageRefiner:
             k = torch.round(y_win.cpu().double() - means).flatten().numpy().astype(np.int64)
             k = self.model.y_tables.clamp(k, index)
             y_exact = (torch.from_numpy(k.astype(np.float64)).view(means.shape) + means).float()
-            with _autocast(dev):
+            with codec.fast_math(dev):  # g_s as the decoder runs it
                 g_in = (y_exact.to(dev) * self.inverse_gain).contiguous(memory_format=torch.channels_last)
                 x_hat = self.t.g_s(g_in).float()[pix_crop]
             dist = float(self._distortion(torch.round(x_hat.clamp(0, 1) * 255.0) / 255.0, x))
