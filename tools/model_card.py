@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in history:
-        decay = f"last {100 * (1 - s['decay_start']):.0f} %" if "decay_start" in s else "last 20 %"
-        decay = "no decay" if s.get("decay_start", 0.8) >= 1 else decay
+        decay_start = s.get("decay_start", 0.8)  # older records: the then default
+        decay = "no decay" if decay_start >= 1 else f"last {100 * (1 - decay_start):.0f} %"
         lam = "–".join(f"{v:g}" for v in s["lambda"]) if "lambda" in s else "—"
         device = f"{s['device']} {s['precision']}" if "precision" in s else s["device"]
         lines.append(
