@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec import codec
+from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, table_bits
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
@@ -274,14 +275,12 @@ class _ImageRefiner:
         # start by more than that overhead can vary (64 bits per band stream and z) to replace it.
         bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
         to_beat = best[0] - 64 * (bands + 1) / num_pixels
-        opt = torch.optim.Adam([z_var, y_var], lr=sched.lr)
+        opt = Adam([z_var, y_var], lr=sched.lr)
         for i in range(n):
             frac = i / max(1, n - 1)
             tau = sched.tau_start * (sched.tau_end / sched.tau_start) ** frac
-            for group in opt.param_groups:  # cosine decay to lr_end_fraction·lr
-                group["lr"] = sched.lr * (
-                    sched.lr_end + (1 - sched.lr_end) * 0.5 * (1 + math.cos(math.pi * frac))
-                )
+            # cosine decay to lr_end·lr
+            opt.lr = sched.lr * (sched.lr_end + (1 - sched.lr_end) * 0.5 * (1 + math.cos(math.pi * frac)))
             z_soft = _sga_round(self.z_rate.clamp(z_var), tau, _logistic(gen, z_var.shape, dev))
 
             def soft_y(y_win: Tensor, means: Tensor, tau: float = tau) -> Tensor:
@@ -289,7 +288,7 @@ class _ImageRefiner:
 
             distortion, bits = synthesis_loss(z_soft, soft_y)
             loss = distortion + bits / num_pixels
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
             tick()
