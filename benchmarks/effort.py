@@ -54,6 +54,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def device_name(device: str) -> str:
+    """The accelerator's name for a CUDA run, else "cpu"."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
+
+
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
     if size <= 0:
         return img
@@ -66,7 +73,7 @@ def iterations(effort: int) -> int:
     return 0 if effort == 0 else refine.SCHEDULES[effort].iterations
 
 
-def encode_one(img: np.ndarray, quality: float, model: str, effort: int) -> dict:
+def encode_one(img: np.ndarray, quality: float, model: str, effort: int, device: str = "cpu") -> dict:
     """Encode, decode with the unchanged decoder, measure.
 
     ``j_change``: refinement's own scoring (float32 g_s, table bits); ``j_file``: the model's
@@ -74,7 +81,7 @@ def encode_one(img: np.ndarray, quality: float, model: str, effort: int) -> dict
     """
     refine.TRACE = [] if effort else None
     start = time.perf_counter()
-    data = api.compress(img, quality, model, "cpu", effort=effort)
+    data = api.compress(img, quality, model, device, effort=effort)
     seconds = time.perf_counter() - start
     trace, refine.TRACE = refine.TRACE, None
     decoded = np.asarray(api.decompress(data, device="cpu", model=model).convert("RGB"))
@@ -151,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
         img = load_rgb(folder / FULL_SIZE_IMAGE)
         for e in (int(v) for v in args.full_size_efforts.split(",")):
             start = time.perf_counter()
-            api.compress(img, FULL_SIZE_QUALITY, args.model, "cpu", effort=e)
+            api.compress(img, FULL_SIZE_QUALITY, args.model, args.device, effort=e)
             full[str(e)] = time.perf_counter() - start
             print(f"full size {FULL_SIZE_IMAGE} e{e}: {full[str(e)]:.2f} s", flush=True)
     estimate = estimate_full_size(full)
@@ -164,6 +171,7 @@ def run(args: argparse.Namespace) -> dict:
         "efforts": efforts,
         "schedules": {str(k): dataclasses.asdict(v) for k, v in refine.SCHEDULES.items()},
         "cpu": cpu_model(),
+        "device": device_name(args.device),
         "threads": torch.get_num_threads(),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
@@ -201,6 +209,13 @@ def proposed_default(r: dict, budget_s: float) -> tuple[int, str]:
     return effort, f"BD-rate {bd:+.2f} %, {est[str(effort)]:.1f} s per 768x512 image"
 
 
+def where_measured(r: dict) -> str:
+    """ "CPU: <model>, N threads", with the GPU first when the encodes ran on one."""
+    cpu = f"CPU: {r['cpu']}, {r['threads']} threads"
+    device = r.get("device", "cpu")
+    return cpu if device == "cpu" else f"GPU: {device} ({cpu})"
+
+
 def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
@@ -218,7 +233,7 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
             f"## `{name}` ({r['metric']})",
             "",
             f"{len(r['images'])} Kodak images ({', '.join(r['images'])}), {crop}, qualities "
-            f"{', '.join(f'{q:g}' for q in r['qualities'])}. CPU: {r['cpu']}, {r['threads']} threads, "
+            f"{', '.join(f'{q:g}' for q in r['qualities'])}. {where_measured(r)}, "
             f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
             + r["note"],
             "",
@@ -262,6 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full-size-efforts", default="0,1,2,3", help="efforts timed on one full image; '' skips"
     )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (encoding and refinement)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/kodak"))
     parser.add_argument("--note", default="")
     parser.add_argument("--tag", default="", help="suffix of this run's key in effort.json (e.g. a subset)")
@@ -269,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="rewrite effort.md from effort.json")
     args = parser.parse_args(argv)
     json_path = args.out / "effort.json"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.report_only:
         results = run(args)
         args.out.mkdir(parents=True, exist_ok=True)
