@@ -1,7 +1,8 @@
 """Measure training throughput (steps/s, megapixels/s) of candidate setups on this machine.
 
 Each setup runs a few warm-up steps, then times full training steps (forward, loss, backward,
-both optimizer steps) on random crops held in memory, exactly as ``tools/train.py`` does.
+both optimizer steps: ``neuralcodec.training.step``, the step ``tools/train.py`` runs) on
+random crops held in memory.
 Machines differ from day to day: always compare setups measured in one invocation, and record
 the CPU (printed first) beside the numbers.
 
@@ -17,8 +18,8 @@ import time
 import torch
 
 from neuralcodec.models.hyperprior import HyperpriorConfig
-from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.step import Optimisers, training_step
 from neuralcodec.training.train import split_parameters
 
 
@@ -59,16 +60,11 @@ def time_setup(
     x = torch.rand(batch, 3, crop, crop, device=device).contiguous(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile_model else model
 
+    opts = Optimisers(optimizer, aux_optimizer, main_params, aux_params)
+
     def step() -> None:
         level = torch.rand(batch, device=device) * (config.levels - 1)
-        out = forward(x, level)
-        loss = rate_distortion_loss(out, x, model.transforms.lambda_at(level), metric)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        aux_optimizer.zero_grad(set_to_none=True)
-        model.aux_loss().backward()
-        aux_optimizer.step()
+        training_step(forward, model, x, level, metric, opts)
 
     warm_start = time.perf_counter()
     for _ in range(warmup):

@@ -31,9 +31,9 @@ from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
-from neuralcodec.training.loss import rate_distortion_loss
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
+from neuralcodec.training.step import Optimisers, training_step
 from neuralcodec.zoo import load_transforms
 
 # λ of the lowest and highest quality level. The low ends sit below the published bmshj2018 ones
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     main_params, aux_params = split_parameters(model)
     optimizer = torch.optim.Adam(main_params, lr=args.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
+    opts = Optimisers(optimizer, aux_optimizer, main_params, aux_params)
     step = 0
     history: list[dict] = []
     ckpt_path = run_dir / "last.ckpt"
@@ -296,22 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         pixels = data.batch_uint8(args.batch_size).to(device, non_blocking=True)
         x = to_unit_float(pixels).contiguous(memory_format=torch.channels_last)
         level = torch.rand(args.batch_size, device=device) * (levels - 1)
-        out = net(x, level)
-        parts = rate_distortion_loss(out, x, model.transforms.lambda_at(level), args.metric)
-        optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-        optimizer.step()
-        if ema is not None:
-            ema.update()
-        aux_loss = model.aux_loss()
-        aux_optimizer.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        if distributed:
-            for p in aux_params:
-                dist.all_reduce(p.grad)
-                p.grad /= world_size
-        aux_optimizer.step()
+        parts = training_step(net, model, x, level, args.metric, opts, ema, world_size)
         step += 1
 
         # Running means stay on the device: reading them every step would make the CPU wait for
