@@ -318,11 +318,11 @@ def main(argv: list[str] | None = None) -> None:
         if eval_images and step % args.eval_every == 0:
             with ema.applied() if ema is not None else contextlib.nullcontext():
                 result = evaluate(model, eval_images, eval_levels, jpeg, device)
-            row_eval = [
-                f"{result['bd_psnr']:.2f}",
-                f"{result['bd_ms-ssim']:.2f}",
-                json.dumps(result["curve"]),
-            ]
+            logged = dict(result["curve"])
+            if ema is not None:  # the raw parameters too, so the log shows what the average gains
+                raw = evaluate(model, eval_images, eval_levels, jpeg, device)
+                logged["raw"] = {"bd_psnr": raw["bd_psnr"], "bd_ms-ssim": raw["bd_ms-ssim"], **raw["curve"]}
+            row_eval = [f"{result['bd_psnr']:.2f}", f"{result['bd_ms-ssim']:.2f}", json.dumps(logged)]
             tqdm.write(
                 f"step {step}: BD-rate vs JPEG  PSNR {result['bd_psnr']:+.1f}%  "
                 f"MS-SSIM {result['bd_ms-ssim']:+.1f}%  bpp {[round(b, 3) for b in result['curve']['bpp']]}"

@@ -1,5 +1,8 @@
 """Moving average of the parameters: the recurrence, swapping in and out, and what a run keeps."""
 
+import csv
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -77,3 +80,22 @@ def test_a_run_with_ema_checkpoints_both_sends_back_and_exports_the_average(tmp_
     resumed = torch.load(ckpt_path, weights_only=False)
     assert resumed["step"] == 3
     assert all(torch.equal(resumed["ema"][n], ckpt["ema"][n]) for n in names)
+
+
+def test_evaluation_logs_the_raw_parameters_beside_the_average(tmp_path, make_image):
+    photos, kodak = tmp_path / "train", tmp_path / "eval"
+    for folder in (photos, kodak):
+        folder.mkdir()
+    for i in range(2):
+        Image.fromarray(make_image(96, 96, seed=i)).save(photos / f"p{i}.png")
+    Image.fromarray(make_image(176, 176, seed=5)).save(kodak / "e0.png")  # MS-SSIM needs > 160 px
+    args = ["--name", "ema-eval", "--steps", "2", "--ema-decay", "0.5", "--eval-every", "2"]
+    args += ["--runs-dir", str(tmp_path / "runs"), "--data", str(photos), "--eval-dir", str(kodak)]
+    args += ["--eval-images", "1", "--threads", "1", "--warmup", "1", "--lr", "1e-2", *TINY]
+    train_main(args)
+    with open(tmp_path / "runs" / "ema-eval" / "log.csv") as f:
+        row = [r for r in csv.DictReader(f) if r["eval_curve"]][-1]
+    logged = json.loads(row["eval_curve"])
+    assert len(logged["bpp"]) == len(logged["raw"]["bpp"]) == 4
+    assert logged["raw"]["bpp"] != logged["bpp"]  # raw parameters and their average differ
+    assert {"bd_psnr", "bd_ms-ssim"} <= set(logged["raw"])
