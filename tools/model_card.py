@@ -36,8 +36,15 @@ def pct(v: float | None) -> str:
 
 
 def learning_curve(log: Path) -> list[str]:
-    """Periodic evaluation rows of a training log (estimated bpp, first Kodak images)."""
+    """Periodic evaluation rows of a training log (estimated bpp, first Kodak images).
+
+    Runs with a moving average of the weights evaluate it (what export ships) and log the raw
+    parameters too; the table then shows both, so the average's gain is read off one run.
+    """
     rows = eval_rows(log)
+    curves = [json.loads(r["eval_curve"]) for r in rows]
+    with_raw = any("raw" in c for c in curves)
+    raw_head = " raw parameters (no EMA): PSNR / MS-SSIM dB |" if with_raw else ""
     lines = [
         "",
         f"## Learning curve (`{log.parent.name}`)",
@@ -45,14 +52,17 @@ def learning_curve(log: Path) -> list[str]:
         "BD-rate vs Pillow JPEG 4:2:0 on the first Kodak images, from the model's estimated bpp at 4 levels "
         "(evaluation only; never trained on):",
         "",
-        "| step | wall min | BD-rate PSNR | BD-rate MS-SSIM dB | estimated bpp at levels 0 … max |",
-        "|---|---|---|---|---|",
+        "| step | wall min | BD-rate PSNR | BD-rate MS-SSIM dB | estimated bpp at levels 0 … max |"
+        + raw_head,
+        "|---|---|---|---|---|" + ("---|" if with_raw else ""),
     ]
-    for r in rows:
-        bpp = ", ".join(f"{b:.3f}" for b in json.loads(r["eval_curve"])["bpp"])
+    for r, curve in zip(rows, curves, strict=True):
+        bpp = ", ".join(f"{b:.3f}" for b in curve["bpp"])
+        raw = curve.get("raw")
+        raw_cell = f" {pct(raw['bd_psnr'])} / {pct(raw['bd_ms-ssim'])} |" if raw else " — |"
         lines.append(
             f"| {r['step']} | {float(r['wall_s']) / 60:.0f} | {r['eval_bd_psnr']} % | "
-            f"{r['eval_bd_msssim']} % | {bpp} |"
+            f"{r['eval_bd_msssim']} % | {bpp} |" + (raw_cell if with_raw else "")
         )
     return lines
 

@@ -88,3 +88,20 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     assert held_out_row.split("|")[1].strip().startswith("-")  # fewer bits than JPEG on PSNR
     assert (tmp_path / "curves" / "unit.png").stat().st_size > 0
     assert "## Learning curves" in card and "(../curves/unit.png)" in card
+
+
+def test_learning_curve_shows_the_raw_parameters_of_an_ema_run(tmp_path):
+    tool = load_tool()
+    log = tmp_path / "runs" / "ema-v1" / "log.csv"
+    log.parent.mkdir(parents=True)
+    raw = {"bd_psnr": -30.25, "bd_ms-ssim": -50.0, "bpp": [0.2, 0.5]}
+    with log.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
+        writer.writerow([100, 60, -31.0, -51.0, json.dumps({"bpp": [0.2, 0.5], "raw": raw})])
+    lines = tool.learning_curve(log)
+    assert "raw parameters (no EMA)" in lines[-3]
+    assert lines[-1].endswith("| -30.2 % / -50.0 % |")
+    plain = tmp_path / "runs" / "plain" / "log.csv"
+    training_log(plain, 100, -45.0)
+    assert not any("raw parameters" in line for line in tool.learning_curve(plain))
