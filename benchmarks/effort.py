@@ -211,7 +211,7 @@ def proposed_default(r: dict, budget_s: float) -> tuple[int, str]:
 
 def where_measured(r: dict) -> str:
     """ "CPU: <model>, N threads", with the GPU first when the encodes ran on one."""
-    cpu = f"CPU: {r['cpu']}, {r['threads']} threads"
+    cpu = f"CPU: {r['cpu']}, {r['threads']} thread" + ("" if r["threads"] == 1 else "s")
     device = r.get("device", "cpu")
     return cpu if device == "cpu" else f"GPU: {device} ({cpu})"
 
