@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.datasets import list_images, load_rgb, resolve_dataset
+from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.metrics import compare, msssim_db
 from neuralcodec import api, codec, refine
 from neuralcodec.bdrate import bd_rate
@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "model": args.model,
         "metric": metric,
+        "dataset": dataset_name(args.dataset, folder),
         "images": [p.name for p in paths],
         "crop": args.crop,
         "qualities": qualities,
@@ -229,10 +230,11 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     ]
     for name, r in sorted(results.items()):
         crop = f"centre {r['crop']}x{r['crop']} crops" if r["crop"] else "full size"
+        dataset = {"kodak": "Kodak"}.get(r.get("dataset", "kodak"), r.get("dataset"))
         lines += [
             f"## `{name}` ({r['metric']})",
             "",
-            f"{len(r['images'])} Kodak images ({', '.join(r['images'])}), {crop}, qualities "
+            f"{len(r['images'])} {dataset} images ({', '.join(r['images'])}), {crop}, qualities "
             f"{', '.join(f'{q:g}' for q in r['qualities'])}. {where_measured(r)}, "
             f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
             + r["note"],

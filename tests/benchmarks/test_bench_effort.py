@@ -29,6 +29,7 @@ def test_effort_run_writes_summary_and_report(bench_dataset: Path, tmp_path: Pat
     assert len(results["rows"]) == 2 * 4 * 2  # images x qualities x efforts
     report = (out / "effort.md").read_text()
     assert "## `mse-test` (psnr)" in report
+    assert f"2 {bench_dataset.name} images" in report
     assert "CPU: " in report and "GPU: " not in report
 
 
