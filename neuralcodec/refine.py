@@ -40,7 +40,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,13 +73,12 @@ TRACE: list[tuple[int, float, float, float]] | None = None
 
 @dataclass(frozen=True)
 class Schedule:
-    """Iterations, Adam learning rate and the SGA temperature's start and end of one effort."""
+    """Iterations, Adam's (constant) learning rate and the SGA temperature's start and end of one effort."""
 
     iterations: int
     lr: float
     tau_start: float = 0.5
     tau_end: float = 0.1
-    lr_end: float = 1.0  # the learning rate decays (cosine) to this fraction of ``lr``
 
 
 # Measured (benchmarks/results/kodak/effort.md and the model cards' notes): a constant learning
@@ -275,8 +273,6 @@ class _ImageRefiner:
         for i in range(n):
             frac = i / max(1, n - 1)
             tau = sched.tau_start * (sched.tau_end / sched.tau_start) ** frac
-            # cosine decay to lr_end·lr
-            opt.lr = sched.lr * (sched.lr_end + (1 - sched.lr_end) * 0.5 * (1 + math.cos(math.pi * frac)))
             z_soft = _sga_round(self.z_rate.clamp(z_var), tau, _logistic(gen, z_var.shape, dev))
 
             def soft_y(y_win: Tensor, means: Tensor, tau: float = tau) -> Tensor:
