@@ -60,7 +60,7 @@ def time_setup(
     x = torch.rand(batch, 3, crop, crop, device=device).contiguous(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile_model else model
 
-    opts = Optimisers(optimizer, aux_optimizer, main_params, aux_params)
+    opts = Optimisers(optimizer, aux_optimizer)
 
     def step() -> None:
         level = torch.rand(batch, device=device) * (config.levels - 1)

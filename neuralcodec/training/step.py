@@ -15,14 +15,24 @@ from neuralcodec.training.model import TrainableHyperprior
 GRAD_CLIP_NORM = 1.0  # main parameters' gradient norm is clipped to this (CompressAI's examples)
 
 
+def _parameters(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
 @dataclass
 class Optimisers:
-    """The main and auxiliary (entropy bottleneck quantiles) optimisers and their parameters."""
+    """The main and auxiliary (entropy bottleneck quantiles) optimisers."""
 
     main: torch.optim.Optimizer
     aux: torch.optim.Optimizer
-    main_params: list[Tensor]
-    aux_params: list[Tensor]
+
+    @property
+    def main_params(self) -> list[Tensor]:
+        return _parameters(self.main)
+
+    @property
+    def aux_params(self) -> list[Tensor]:
+        return _parameters(self.aux)
 
 
 def training_step(

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     main_params, aux_params = split_parameters(model)
     optimizer = torch.optim.Adam(main_params, lr=args.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
-    opts = Optimisers(optimizer, aux_optimizer, main_params, aux_params)
+    opts = Optimisers(optimizer, aux_optimizer)
     step = 0
     history: list[dict] = []
     ckpt_path = run_dir / "last.ckpt"

@@ -15,9 +15,7 @@ def _setup(lr: float = 1e-3):
     torch.manual_seed(0)
     model = TrainableHyperprior(HyperpriorConfig(N=8, M=12, levels=3), bf16=False)
     main_params, aux_params = split_parameters(model)
-    opts = Optimisers(
-        torch.optim.SGD(main_params, lr=lr), torch.optim.SGD(aux_params, lr=lr), main_params, aux_params
-    )
+    opts = Optimisers(torch.optim.SGD(main_params, lr=lr), torch.optim.SGD(aux_params, lr=lr))
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     return model, opts, x
 
