@@ -8,7 +8,8 @@
   replaced. With ``force`` it is renamed over the old file (atomic replace). On file systems
   without hard links, the name is first reserved with ``O_EXCL`` and then replaced.
 - The folder is fsynced after the publish, so the new name survives a crash.
-- A failure at any step removes the temporary: no partial output is ever left behind.
+- A failure at any step removes the temporary, and the folders this write created: no partial
+  output is ever left behind.
 
 An input is never overwritten (``check_output``).
 """
@@ -109,9 +110,11 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool = False)
     Raises OutputExistsError when ``path`` exists (also if it appeared while writing) and
     ``force`` is false.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_temporary(path)
+    created = _missing_folders(path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _create_temporary(path)
         write(tmp)
         _fsync_file(tmp)
         if force:
@@ -119,6 +122,29 @@ def write_atomic(path: Path, write: Callable[[Path], None], force: bool = False)
         else:
             _publish_no_clobber(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        _remove_empty_folders(created)
         raise
     fsync_directory(path.parent)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty_folders(folders: list[Path]) -> None:
+    """Undo the folders a failed write created (deepest first); a folder that is no longer
+    empty (someone else wrote into it meanwhile) is kept, and so are its parents."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break

@@ -98,6 +98,21 @@ def test_missing_folders_are_created(tmp_path):
     assert out.read_bytes() == b"x"
 
 
+def test_failure_also_removes_the_folders_it_created(tmp_path):
+    """``ncodec decompress x.nc new/sub/out.jpg`` failing (an RGBA image) left new/sub behind."""
+
+    def fail(tmp: Path) -> None:
+        tmp.write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    (tmp_path / "kept").mkdir()
+    for out in (tmp_path / "new" / "sub" / "out.nc", tmp_path / "kept" / "sub" / "out.nc"):
+        with pytest.raises(OSError, match="No space"):
+            write_atomic(out, fail)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]  # a folder that existed stays
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
 def test_check_output_refuses_inputs_folders_and_existing_files(tmp_path):
     src = tmp_path / "in.png"
     src.write_bytes(b"image")
