@@ -93,15 +93,23 @@ def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool =
         image = open_image(source)
     check_dimensions(*image.size)
     icc = image.info.get("icc_profile") if keep_metadata else None
-    exif = _exif_without_orientation(image) if keep_metadata else None
+    notes: list[str] = []
+    exif = None
+    if keep_metadata:
+        try:
+            exif = _exif_without_orientation(image)
+        except Exception:  # Pillow raises SyntaxError, struct.error, ... on a damaged EXIF block
+            notes.append("the input's EXIF data is damaged and was dropped")
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not stop the image from coding
         pass
-    notes: list[str] = []
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
+    if mode in ("La", "RGBa"):  # premultiplied alpha (e.g. TIFF with associated alpha): un-premultiply
+        image = image.convert(mode.upper())
+        mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)  # NaN (mode F) -> black
         peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         gray = np.clip(np.round(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
         notes.append(f"input mode {mode} was coded at 8-bit precision; decodes to mode L")
@@ -136,12 +144,17 @@ def pack_alpha(alpha: np.ndarray) -> bytes:
 
 
 def unpack_alpha(data: bytes, width: int, height: int) -> np.ndarray:
+    stream = zlib.decompressobj()
     try:
-        raw = zlib.decompressobj().decompress(data, width * height + 1)
+        raw = stream.decompress(data, width * height + 1)
     except zlib.error as exc:
         raise InvalidInputError(f"corrupt alpha section: {exc}") from None
     if len(raw) != width * height:
         raise InvalidInputError("corrupt alpha section: wrong size")
+    if not stream.eof or stream.unused_data:  # the section is exactly one whole zlib stream
+        raise InvalidInputError(
+            "corrupt alpha section: " + ("data after its end" if stream.eof else "truncated")
+        )
     diff = np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
     return np.cumsum(diff, axis=1, dtype=np.uint64).astype(np.uint8)
 

@@ -128,3 +128,17 @@ def test_largest_allowed_header_with_tiny_payload_is_rejected_quickly(valid, tin
     offset = 7 + data[6] + 8
     data[offset : offset + 8] = struct.pack(">II", 23000, 23000)
     must_reject(with_fixed_crcs(data), tiny_model)
+
+
+@pytest.mark.parametrize("edit", ["cut", "extend"])
+def test_alpha_section_resized_with_a_consistent_table_is_refused(valid, tiny_model, edit):
+    """The section table and both checksums agree with the new length, so only the zlib stream's
+    own end can tell: a stream without its Adler-32, or with bytes after it, decoded before."""
+    from neuralcodec.container import pack
+
+    container = unpack(valid)
+    container.sections = [
+        (kind, (data[:-4] if edit == "cut" else data + b"\0") if kind == SectionType.ALPHA else data)
+        for kind, data in container.sections
+    ]
+    must_reject(pack(container), tiny_model)

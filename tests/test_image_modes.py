@@ -8,6 +8,7 @@ from PIL import Image
 
 import neuralcodec
 from neuralcodec.container import ColorMode
+from neuralcodec.errors import InvalidInputError
 from neuralcodec.image_modes import ORIENTATION_TAG, pack_alpha, prepare, unpack_alpha
 
 
@@ -114,3 +115,65 @@ def test_alpha_packing_round_trip_on_random_planes():
     rng = np.random.default_rng(0)
     plane = rng.integers(0, 256, (17, 23), dtype=np.uint8)
     assert np.array_equal(unpack_alpha(pack_alpha(plane), 23, 17), plane)
+
+
+@pytest.mark.parametrize("mode", ["La", "RGBa"])
+def test_premultiplied_alpha_keeps_its_alpha(rgb, tiny_model, mode):
+    """A TIFF with associated alpha opens as La: 'conversion from La to L not supported'."""
+    straight = rgb.convert("LA" if mode == "La" else "RGBA")
+    alpha = np.tile(np.linspace(0, 255, straight.width).astype(np.uint8), (straight.height, 1))
+    straight.putalpha(Image.fromarray(alpha))
+    out, _ = round_trip(straight.convert(mode), tiny_model)
+    assert out.mode == mode.upper()
+    assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def test_native_endian_sixteen_bit_is_grayscale_with_a_note(tiny_model):
+    ramp = (np.arange(32 * 40).reshape(32, 40) * 50).astype(np.uint16)
+    image = Image.frombytes("I;16N", (40, 32), ramp.astype("=u2").tobytes())
+    data, stats = neuralcodec.compress_with_stats(image, 80, tiny_model)  # was coded as RGB, no note
+    assert any("8-bit" in n for n in stats.notes)
+    assert neuralcodec.decompress(data, model=tiny_model).mode == "L"
+
+
+def test_float_image_with_nan_codes_without_a_warning(tiny_model):
+    import warnings
+
+    plane = np.full((32, 40), 100.0, dtype=np.float32)
+    plane[5:9, 5:9] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in cast"
+        prepared = prepare(Image.fromarray(plane))
+    assert prepared.rgb[6, 6, 0] == 0 and prepared.rgb[20, 20, 0] == 100
+
+
+def test_alpha_section_must_be_one_whole_zlib_stream():
+    import zlib
+
+    plane = np.random.default_rng(1).integers(0, 256, (9, 11), dtype=np.uint8)
+    packed = pack_alpha(plane)
+    for damaged in (packed[:-4], packed[:-1], packed + b"junk", packed + packed):  # accepted before
+        with pytest.raises(InvalidInputError, match="corrupt alpha"):
+            unpack_alpha(damaged, 11, 9)
+    assert np.array_equal(unpack_alpha(packed, 11, 9), plane)
+    assert zlib.decompress(packed)  # the intact section is a plain zlib stream
+
+
+@pytest.mark.parametrize(
+    "exif",
+    [
+        b"Exif\x00\x00MM\x00.\x00\x00\x00\x08",  # bad TIFF magic: SyntaxError
+        # tag 0x0141 (a SHORT) holding ASCII "Cam": struct.error when written back
+        b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x02\x01A\x00\x02\x00\x00\x00\x04Cam\x00"
+        b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00",
+    ],
+)
+def test_a_damaged_exif_block_is_dropped_with_a_note(tiny_model, image, exif):
+    """Pillow's getexif() raised SyntaxError / struct.error out of compress (ncodec: exit 3)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", exif=exif)
+    photo = Image.open(io.BytesIO(buf.getvalue()))
+    data, stats = neuralcodec.compress_with_stats(photo, 80, tiny_model)
+    assert any("EXIF" in n for n in stats.notes)
+    out = neuralcodec.decompress(data, model=tiny_model)
+    assert out.size == (96, 64) and "exif" not in out.info
