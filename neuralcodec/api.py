@@ -16,7 +16,13 @@ from PIL import Image
 
 from neuralcodec import codec
 from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
-from neuralcodec.errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
+from neuralcodec.errors import (
+    InvalidInputError,
+    InvalidModelError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    NeuralCodecError,
+)
 from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
 from neuralcodec.models.registry import get_architecture
 from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model, load_registered_model
@@ -80,7 +86,7 @@ def compress_with_stats(
     """
     q = _check_quality(quality)
     effort = check_effort(effort)
-    loaded = load_model(model)
+    loaded = _load(load_model, model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
     architecture = get_architecture(loaded.architecture)
@@ -132,16 +138,34 @@ def compress(
     return compress_with_stats(image, quality, model, device, effort=effort)[0]
 
 
+def _load(load: Callable[[str | Path], LoadedModel], model: str | Path) -> LoadedModel:
+    """``load(model)``; a weights file that does not load (damaged, truncated, not a neuralcodec
+    model) raises InvalidModelError with a one-line message instead of torch's or pickle's own."""
+    try:
+        return load(model)
+    except (NeuralCodecError, MemoryError):
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())
+        reason = type(exc).__name__ + (f": {text}" if text and len(text) <= 80 else "")
+        raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
+
+
 def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
     """The loaded model a stream needs, or a clear error naming it."""
-    try:
-        # The header's name is looked up among the installed models only, never as a path.
-        loaded = load_model(model) if model is not None else load_registered_model(header.model_name)
-    except ModelNotFoundError:
-        raise ModelMismatchError(
-            f"file needs model {header.model_name!r} (weights {header.model_digest.hex()}), "
-            "which is not installed"
-        ) from None
+    if model is not None:  # the caller's choice: an unknown or damaged one is reported as such
+        loaded = _load(load_model, model)
+    else:
+        try:
+            # The header's name is looked up among the installed models only, never as a path.
+            loaded = _load(load_registered_model, header.model_name)
+        except InvalidModelError:
+            raise
+        except ModelNotFoundError:
+            raise ModelMismatchError(
+                f"file needs model {header.model_name!r} (weights {header.model_digest.hex()}), "
+                "which is not installed"
+            ) from None
     if loaded.digest != header.model_digest:
         raise ModelMismatchError(
             f"file was made with model {header.model_name!r} weights {header.model_digest.hex()}; "

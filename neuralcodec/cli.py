@@ -17,12 +17,14 @@ import io
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_FAILURE = 0, 1, 2, 3
 STDIO = "-"  # as an input: standard input; as an output: standard output
 MAX_EFFORT = 9  # neuralcodec.api.MAX_EFFORT, repeated so that argument errors need no torch
+MAX_THREADS = 1024  # --threads: more is a typo, and torch's own parser overflows past 2^63
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]i?[bB]?|[bB])?\s*")
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 2**20}
@@ -45,6 +47,42 @@ class _StdinBytes(io.BytesIO):
 
     def __str__(self) -> str:
         return "<stdin>"
+
+
+def _one_line(text: object) -> str:
+    """A message as one line (exception texts from other libraries may span several)."""
+    return " ".join(str(text).split())
+
+
+def _say(message: str) -> None:
+    """One line on stderr. A closed or broken stderr must not turn the exit code into 1."""
+    if sys.stderr is None:
+        return
+    try:
+        print(_one_line(message), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. Pillow's about a damaged EXIF block) as one ``ncodec: warning:`` line."""
+    _say(f"ncodec: warning: {message}")
+
+
+def _printable(text: str) -> str:
+    """Text from a file, safe for a terminal: control characters (escape sequences) are escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush into a closed pipe
+    prints no 'Exception ignored' message."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _name(target: Target, output: bool = False) -> str:
@@ -85,6 +123,7 @@ def _ranged(convert: Callable, ok: Callable, expected: str, bounds: str) -> Call
 
 
 _positive_int = _ranged(int, lambda v: v >= 1, "a whole number", "at least 1")
+_threads = _ranged(int, lambda v: 1 <= v <= MAX_THREADS, "a whole number", f"within 1..{MAX_THREADS}")
 _effort = _ranged(
     int, lambda v: 0 <= v <= MAX_EFFORT, f"a whole number 0..{MAX_EFFORT}", f"within 0..{MAX_EFFORT}"
 )
@@ -205,6 +244,11 @@ def _outputs(inputs: list[Target], output: Target | None, suffix: str) -> list[T
     if output is not None and len(paths) == 1 and not output.is_dir() and output.suffix:
         return [output]
     if output is not None and output.exists() and not output.is_dir():
+        if len(paths) == 1:
+            raise UsageError(
+                f"{output} is neither a folder nor an output file name with an extension; "
+                "use -o FILE.ext, -o DIR or -o - (standard output)"
+            )
         raise UsageError(f"{output}: with several inputs, -o must be a directory")
     folder = output
     outs = [(folder or p.parent) / (p.stem + suffix) for p in paths]
@@ -219,6 +263,10 @@ def _check_device(device: str) -> None:
 
 
 def _check_stdio(inputs: list[Target], outputs: list[Target]) -> None:
+    if STDIO in inputs and sys.stdin is None:
+        raise UsageError("standard input is closed; name a file")
+    if STDIO in outputs and sys.stdout is None:
+        raise UsageError("standard output is closed; name an output file")
     if STDIO in inputs and sys.stdin.isatty():
         raise UsageError("refusing to read data from a terminal; redirect standard input or name a file")
     if STDIO in outputs and sys.stdout.isatty():
@@ -228,18 +276,28 @@ def _check_stdio(inputs: list[Target], outputs: list[Target]) -> None:
 # ----------------------------------------------------------------------------- running
 
 
-def _read(source: Target) -> bytes:
+def _read(source: Target, nc: bool = False) -> bytes:
+    """The input's bytes; for a ``.nc`` input (``nc``) only as many as its header announces, so
+    that a device or an endless pipe (/dev/zero) is refused instead of read into memory."""
+    from neuralcodec.container import read_stream
     from neuralcodec.errors import InvalidInputError
 
     if source == STDIO:
-        return sys.stdin.buffer.read()
+        if sys.stdin is None:
+            raise InvalidInputError("standard input is closed")
+        return read_stream(sys.stdin.buffer) if nc else sys.stdin.buffer.read()
     assert isinstance(source, Path)
     try:
-        return source.read_bytes()
+        if not nc:
+            return source.read_bytes()
+        with source.open("rb") as f:
+            return read_stream(f)
     except FileNotFoundError:
         raise InvalidInputError("no such file") from None
     except IsADirectoryError:
         raise InvalidInputError("is a directory") from None
+    except OSError as exc:  # unreadable (permissions, I/O error): a bad input, as for images
+        raise InvalidInputError(f"cannot read ({exc.strerror or exc})") from None
 
 
 def _write(dst: Target, write: Callable[[io.BytesIO | Path], None], force: bool) -> None:
@@ -250,10 +308,17 @@ def _write(dst: Target, write: Callable[[io.BytesIO | Path], None], force: bool)
         sys.stdout.buffer.write(buf.getvalue())
         sys.stdout.buffer.flush()
         return
-    from neuralcodec.fileio import write_atomic
+    from neuralcodec.fileio import OutputExistsError, write_atomic
 
     assert isinstance(dst, Path)
-    write_atomic(dst, write, force=force)
+    try:
+        write_atomic(dst, write, force=force)
+    except OutputExistsError:
+        raise
+    except OSError as exc:  # the folder or the disk (exit 3): name the output, not only the input
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, f"cannot write {dst}: {exc.strerror}") from None
 
 
 def _run_batch(
@@ -302,9 +367,9 @@ def _run_batch(
                 break
     finally:  # also on Ctrl-C: what failed so far is reported
         for failure in failures:
-            print(f"ncodec: {failure}", file=sys.stderr)
+            _say(f"ncodec: {failure}")
         if failures and len(inputs) > 1:
-            print(f"ncodec: {len(failures)} of {len(inputs)} files failed", file=sys.stderr)
+            _say(f"ncodec: {len(failures)} of {len(inputs)} files failed")
     return code
 
 
@@ -419,15 +484,20 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     unknown = [o for o in outputs if isinstance(o, Path) and o.suffix.lower() not in formats]
     if unknown:
         raise UsageError(f"{unknown[0]}: unknown image format for extension {unknown[0].suffix!r}")
+    from PIL import Image
+
+    for o in outputs:  # formats Pillow reads but cannot write (.psd, .fits, ...): refuse before decoding
+        if isinstance(o, Path) and formats[o.suffix.lower()] not in Image.SAVE:
+            fmt = formats[o.suffix.lower()]
+            raise UsageError(f"{o}: Pillow cannot write {fmt} images; pick another extension")
     _check_stdio(inputs, outputs)
     _set_threads(args.threads)
 
     def one(src: Target, dst: Target) -> str:
         from neuralcodec.container import unpack
-        from neuralcodec.errors import InvalidInputError
 
         start = time.perf_counter()
-        data = _read(src)
+        data = _read(src, nc=True)
         unpack(data)  # a damaged or foreign file fails here, before torch is imported
 
         from neuralcodec.api import DEFAULT_MAX_PIXELS, decompress
@@ -439,9 +509,19 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
         def save(f: io.BytesIO | Path) -> None:
             try:
-                image.save(f, format=fmt, **extra)
-            except (OSError, ValueError, KeyError) as exc:
-                raise InvalidInputError(f"cannot save a mode {image.mode} image as {fmt}: {exc}") from None
+                if isinstance(f, Path):
+                    with _CheckedFile(io.FileIO(f, "w+")) as out:
+                        image.save(out, format=fmt, **extra)
+                else:
+                    image.save(f, format=fmt, **extra)
+            except MemoryError:
+                raise
+            except OSError as exc:
+                if exc.errno is not None:  # the disk or the folder, not the image: exit 3
+                    raise
+                raise _unsavable(image, fmt, extra, exc) from None
+            except Exception as exc:  # Pillow refusing the mode or the file's metadata (a damaged EXIF)
+                raise _unsavable(image, fmt, extra, exc) from None
 
         _write(dst, save, args.force)
         return (
@@ -452,6 +532,42 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     return _run_batch(inputs, outputs, args, one)
 
 
+class _CheckedFile(io.BufferedRandom):
+    """A file that Pillow has to write through ``write()``, which reports every failed write.
+
+    Given a file descriptor, Pillow's C encoders write to it themselves and ignore short
+    writes: on a full disk (or past RLIMIT_FSIZE) a BMP or TIFF output was cut short and
+    ``ncodec`` still exited 0.
+    """
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+
+def _unsavable(image, fmt: str, extra: dict, exc: Exception) -> Exception:
+    """The InvalidInputError for an image Pillow will not write as ``fmt``, naming the culprit."""
+    from PIL import Image
+
+    from neuralcodec.errors import InvalidInputError
+
+    def saves(metadata: dict) -> bool:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                Image.new(image.mode, (1, 1)).save(io.BytesIO(), format=fmt, **metadata)
+                return True
+            except Exception:
+                return False
+
+    reason = str(exc) or type(exc).__name__
+    if extra and saves({}) and not saves(extra):
+        return InvalidInputError(
+            f"its ICC profile / EXIF data cannot be written as {fmt} ({type(exc).__name__}: {reason}); "
+            "--strip drops them"
+        )
+    return InvalidInputError(f"cannot save a mode {image.mode} image as {fmt}: {reason}")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from neuralcodec.container import SectionType, unpack
     from neuralcodec.errors import InvalidInputError
@@ -460,10 +576,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     for arg in args.inputs:
         source = _target(arg)
         try:
-            data = _read(source)
+            data = _read(source, nc=True)
             container = unpack(data)
         except InvalidInputError as exc:
-            print(f"ncodec: {_name(source)}: {exc}", file=sys.stderr)
+            _say(f"ncodec: {_name(source)}: {exc}")
             code = EXIT_BAD_INPUT
             continue
         h = container.header
@@ -476,7 +592,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  section   {kind.name:<6} {len(section)} bytes")
         for note in container.section(SectionType.NOTE):
             for line in note.decode("utf-8", "replace").splitlines():
-                print(f"  note      {line}")
+                print(f"  note      {_printable(line)}")  # a crafted note must not reach the terminal raw
     return code
 
 
@@ -507,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-v", "--verbose", action="store_true", help="report size, time and choices")
         sp.add_argument("--model", help="model name or weights file (default: the one the file needs)")
         sp.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
-        sp.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
+        sp.add_argument("--threads", type=_threads, metavar="N", help="CPU threads (default: all cores)")
         sp.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF metadata")
         sp.add_argument(
             "--keep-going", action="store_true", help="continue after a failed file; exit non-zero"
@@ -599,30 +715,35 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        device = getattr(args, "device", "auto")
-        _check_device(device)
-        if device != "auto":
-            from neuralcodec.codec import resolve_device
-            from neuralcodec.errors import DeviceUnavailableError
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line each, and restored for in-process callers
+            device = getattr(args, "device", "auto")
+            _check_device(device)
+            if device != "auto":
+                from neuralcodec.codec import resolve_device
+                from neuralcodec.errors import DeviceUnavailableError
 
-            try:
-                resolve_device(device)
-            except DeviceUnavailableError as exc:
-                raise UsageError(str(exc)) from None
-        return args.func(args)
+                try:
+                    resolve_device(device)
+                except DeviceUnavailableError as exc:
+                    raise UsageError(str(exc)) from None
+            return args.func(args)
     except UsageError as exc:
-        print(f"ncodec: {exc}", file=sys.stderr)
+        _say(f"ncodec: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("ncodec: interrupted", file=sys.stderr)
+        _say("ncodec: interrupted")
         return 130
+    except BrokenPipeError:  # e.g. ``ncodec info x.nc | head -1``: the reader has what it wanted
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what the shell reports for a tool killed by it
     except Exception as exc:  # last resort: one line, never a traceback
         from neuralcodec.errors import InvalidInputError, NeuralCodecError
 
         if isinstance(exc, (InvalidInputError, NeuralCodecError)):
-            print(f"ncodec: {exc}", file=sys.stderr)
+            _say(f"ncodec: {exc}")
             return EXIT_BAD_INPUT
-        print(f"ncodec: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say(f"ncodec: internal error: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
 
 

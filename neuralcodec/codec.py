@@ -56,9 +56,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DeviceUnavailableError("CUDA was requested (--device cuda) but no CUDA device is available")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError:
         raise DeviceUnavailableError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    # A device torch can name but not use fails later, deep inside a transform: refuse it here.
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(
+            f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    backend = {"mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}
+    if resolved.type in backend and not (backend[resolved.type] and backend[resolved.type].is_available()):
+        raise DeviceUnavailableError(f"device {device!r} is not available on this machine; use cpu")
+    return resolved
 
 
 def quality_to_level(model: LoadedModel, quality: float) -> float:

@@ -138,6 +138,52 @@ def pack(container: Container) -> bytes:
     return bytes(header) + payload
 
 
+def expected_size(prefix: bytes | bytearray) -> int | None:
+    """The size of the ``.nc`` file that starts with ``prefix``, as far as ``prefix`` tells.
+
+    While the header or section table is incomplete: the size needed to read them; then the
+    whole file's size (header + the sections' lengths). None once ``prefix`` cannot start a
+    valid file (bad magic, version, name length, section count or header checksum), so that a
+    reader of a pipe or a device stops there and ``unpack`` reports the problem, instead of
+    reading an endless stream into memory (``ncodec info /dev/zero``).
+    """
+    n = len(prefix)
+    if bytes(prefix[:4]) != MAGIC[: min(n, 4)]:
+        return None
+    if n < 7:
+        return 7
+    if prefix[4] != FORMAT_VERSION or not 1 <= prefix[6] <= MAX_NAME:
+        return None
+    fixed_end = 7 + prefix[6] + 8 + _FIXED.size
+    if n < fixed_end:
+        return fixed_end
+    (count,) = struct.unpack_from(">H", prefix, fixed_end - 2)
+    if count > MAX_SECTIONS:
+        return None
+    table_end = fixed_end + _SECTION.size * count + 8
+    if n < table_end:
+        return table_end
+    (header_crc,) = struct.unpack_from(">I", prefix, table_end - 8)
+    if zlib.crc32(prefix[: table_end - 8]) != header_crc:
+        return None
+    lengths = (struct.unpack_from(">I", prefix, fixed_end + _SECTION.size * i + 1)[0] for i in range(count))
+    return table_end + sum(lengths)
+
+
+def read_stream(stream) -> bytes:
+    """Read one ``.nc`` file from a binary stream: up to one byte past its end (so that ``unpack``
+    can report trailing data), or less where the bytes read so far cannot start a valid file."""
+    data = bytearray()
+    while True:
+        size = expected_size(data)
+        if size is None or len(data) > size:
+            return bytes(data)
+        block = stream.read(size + 1 - len(data))
+        if not block:
+            return bytes(data)
+        data += block
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
@@ -191,7 +237,9 @@ def unpack(data: bytes) -> Container:
     if total > remaining:
         raise InvalidInputError(f"truncated file: {remaining} payload bytes, header announces {total}")
     if total < remaining:
-        raise InvalidInputError(f"corrupt file: {remaining - total} unexpected bytes after the payload")
+        raise InvalidInputError(  # no count: a reader of a stream stops one byte past the end
+            f"corrupt file: unexpected bytes after the payload (the header announces {r.pos + total} bytes)"
+        )
     payload = data[r.pos :]
     if zlib.crc32(payload) != payload_crc:
         raise InvalidInputError("corrupt payload: checksum mismatch")

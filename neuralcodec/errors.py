@@ -19,5 +19,9 @@ class ModelNotFoundError(NeuralCodecError, LookupError):
     """No shipped model and no file of that name."""
 
 
+class InvalidModelError(ModelNotFoundError):
+    """A weights file that exists but is no usable neuralcodec model (damaged, truncated, foreign)."""
+
+
 class DeviceUnavailableError(NeuralCodecError, ValueError):
     """The requested compute device does not exist here."""

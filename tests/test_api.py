@@ -64,6 +64,35 @@ def test_unknown_model_name_in_file_is_reported(image, tiny_model):
         neuralcodec.decompress(data)  # 'tiny' is not a shipped model
 
 
+def test_a_damaged_weights_file_is_a_clean_error(tmp_path, tiny_model, image):
+    """torch.load's UnpicklingError / EOFError / KeyError used to escape the API (and the CLI's exit 2)."""
+    import torch
+
+    from neuralcodec.errors import InvalidModelError, ModelNotFoundError
+
+    data = neuralcodec.compress(image, 50, tiny_model)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(tiny_model.read_bytes()[:1000])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": 1}, foreign)  # a weights-file format marker and nothing else
+    for bad, content in (
+        ("garbage.pt", b"garbage"),
+        ("empty.pt", b""),
+        ("cut.pt", None),
+        ("foreign.pt", None),
+    ):
+        path = tmp_path / bad
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(InvalidModelError, match=bad):
+            neuralcodec.compress(image, 50, path)
+        with pytest.raises(InvalidModelError, match=bad):
+            neuralcodec.decompress(data, model=path)
+    # A model named for decoding that does not exist is reported as such, not as the file's model.
+    with pytest.raises(ModelNotFoundError, match="'nosuch'"):
+        neuralcodec.decompress(data, model="nosuch")
+
+
 def test_non_image_input_is_a_clean_error(tmp_path, tiny_model):
     bogus = tmp_path / "notes.png"
     bogus.write_text("hello")

@@ -142,6 +142,24 @@ def test_unavailable_device_is_a_usage_error(png, capsys):
     assert run("compress", png, "--device", "tpu9") == EXIT_USAGE
 
 
+def test_devices_torch_names_but_cannot_use_are_usage_errors(png, tiny_model, capsys):
+    """mps and xpu pass the name check; without the hardware they failed deep in torch (exit 3)."""
+    import torch
+
+    for device in ("mps", "xpu", "xpu:1"):
+        backend = torch.backends.mps if device == "mps" else getattr(torch, "xpu", None)
+        if backend is not None and backend.is_available():
+            continue
+        assert run("compress", png, "--device", device, "--model", tiny_model) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert "not available" in err and err.count("\n") == 1
+    if torch.cuda.is_available():
+        beyond = f"cuda:{torch.cuda.device_count()}"
+        assert run("compress", png, "--device", beyond, "--model", tiny_model) == EXIT_USAGE
+        assert "does not exist" in capsys.readouterr().err
+    assert not png.with_suffix(".nc").exists()
+
+
 def test_image_claiming_absurd_dimensions_is_refused_before_decoding(tmp_path, capsys):
     import struct
     import zlib
@@ -203,6 +221,7 @@ def test_two_inputs_of_the_same_kind_stay_inputs(tmp_path, make_image, tiny_mode
         (("decompress", "{nc}", "{nc}", "{dir}/x.png"), "looks like an output"),
         (("decompress", "{nc_named_png}", "{dir}/x.png"), "the order is IN OUT"),
         (("decompress", "{nc}", "{nc_named_png}"), "name the output with -o"),
+        (("compress", "{png}", "-o", "{plain}"), "neither a folder nor an output file name"),
     ],
 )
 def test_ambiguous_forms_are_usage_errors(tmp_path, png, tiny_model, capsys, form, message):
@@ -214,8 +233,16 @@ def test_ambiguous_forms_are_usage_errors(tmp_path, png, tiny_model, capsys, for
     image_named_nc.write_bytes(png.read_bytes())
     nc_named_png = tmp_path / "stream.png"
     nc_named_png.write_bytes(nc.read_bytes())
+    plain = tmp_path / "plain"  # an existing file without an extension, like /dev/null
+    plain.write_bytes(b"keep")
     names = dict(
-        png=png, png2=png2, dir=tmp_path, nc=nc, image_named_nc=image_named_nc, nc_named_png=nc_named_png
+        png=png,
+        png2=png2,
+        dir=tmp_path,
+        nc=nc,
+        image_named_nc=image_named_nc,
+        nc_named_png=nc_named_png,
+        plain=plain,
     )
     args = [a.format(**names) for a in form]
     before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
@@ -277,7 +304,7 @@ def test_threads_sets_torchs_thread_count(png, tiny_model, capsys):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    for bad in ("0", "-2", "two"):
+    for bad in ("0", "-2", "two", "99999999999999999999", "100000"):  # torch overflowed on the first
         assert run("compress", png, "--threads", bad) == EXIT_USAGE
         assert "--threads" in capsys.readouterr().err
 
@@ -515,3 +542,224 @@ def test_effort_is_passed_on_and_verbose_shows_its_progress(png, tiny_model, cap
     assert seen["effort"] == 3
     err = capsys.readouterr().err
     assert err.endswith("photo.png: effort 3: 3/3\n")
+
+
+# --------------------------------------------------------------------------- hostile input (audit)
+
+
+def _with_section(nc: Path, kind, payload: bytes) -> bytes:
+    """The stream in ``nc`` with one metadata section added (valid checksums and layout)."""
+    from neuralcodec.container import pack, unpack
+
+    container = unpack(nc.read_bytes())
+    container.sections = sorted(container.sections + [(kind, payload)], key=lambda s: s[0])
+    return pack(container)
+
+
+def test_metadata_pillow_cannot_write_is_bad_input_not_an_internal_error(png, tiny_model, capsys):
+    """A crafted EXIF section made Pillow's TIFF writer raise SyntaxError: exit 3, 'internal error'."""
+    from neuralcodec.container import SectionType
+
+    run("compress", png, "--model", tiny_model)
+    nc = png.with_name("exif.nc")
+    nc.write_bytes(_with_section(png.with_suffix(".nc"), SectionType.EXIF, b"not a TIFF header"))
+    out = png.with_name("out.tif")
+    capsys.readouterr()
+    assert run("decompress", nc, out, "--model", tiny_model) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err and "--strip" in err
+    assert not out.exists() and [p.name for p in png.parent.iterdir() if p.name.startswith(".")] == []
+    assert run("decompress", nc, out, "--model", tiny_model, "--strip") == EXIT_OK
+
+
+def test_info_escapes_control_characters_in_a_crafted_note(png, tiny_model, capsys):
+    from neuralcodec.container import SectionType
+
+    run("compress", png, "--model", tiny_model)
+    nc = png.with_name("note.nc")
+    nc.write_bytes(_with_section(png.with_suffix(".nc"), SectionType.NOTE, b"hi \x1b]0;owned\x07\x1b[2J!"))
+    capsys.readouterr()
+    assert run("info", nc) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "hi \\x1b]0;owned\\x07\\x1b[2J!" in out
+
+
+def test_formats_pillow_cannot_write_are_refused_before_decoding(png, tiny_model, capsys, monkeypatch):
+    import neuralcodec.api as api
+
+    run("compress", png, "--model", tiny_model)
+    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
+    for ext in (".psd", ".fits"):  # Pillow reads these, but has no writer: was exit 2 after decoding
+        out = png.with_name("out" + ext)
+        assert run("decompress", png.with_suffix(".nc"), out, "--model", tiny_model) == EXIT_USAGE
+        assert "cannot write" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_damaged_weights_file_is_one_line_and_exit_2(png, tmp_path, capsys):
+    run("compress", png)  # shipped model
+    for name, content in (("garbage.pt", b"garbage\n"), ("empty.pt", b"")):
+        weights = tmp_path / name
+        weights.write_bytes(content)
+        for args in (("compress", png, "-f"), ("decompress", png.with_suffix(".nc"), tmp_path / "o.png")):
+            capsys.readouterr()
+            assert run(*args, "--model", weights) == EXIT_BAD_INPUT  # was 3, with torch's 6-line text
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "internal error" not in err and name in err
+    capsys.readouterr()
+    assert (
+        run("decompress", png.with_suffix(".nc"), tmp_path / "o.png", "--model", "nosuch") == EXIT_BAD_INPUT
+    )
+    err = capsys.readouterr().err
+    assert "'nosuch' not found" in err  # not "file needs model 'msssim', which is not installed"
+
+
+def test_unreadable_input_is_bad_input_and_info_goes_on(png, tiny_model, capsys, monkeypatch):
+    run("compress", png, "--model", tiny_model)
+    nc = png.with_suffix(".nc")
+    locked = png.with_name("locked.nc")
+    locked.write_bytes(nc.read_bytes())
+    real = Path.open
+
+    def open_(self, *args, **kwargs):
+        if self.name == "locked.nc":  # chmod 000 does not stop root, so refuse the read here
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_)
+    capsys.readouterr()
+    assert run("decompress", locked, png.with_name("o.png"), "--model", tiny_model) == EXIT_BAD_INPUT
+    assert "locked.nc: cannot read (Permission denied)" in capsys.readouterr().err
+    assert run("info", locked, nc) == EXIT_BAD_INPUT  # was an internal error that skipped nc
+    captured = capsys.readouterr()
+    assert "Permission denied" in captured.err and "96x64 RGB" in captured.out
+
+
+def test_a_failing_disk_is_exit_3_and_leaves_nothing(png, tiny_model, tmp_path):
+    """A write error (here RLIMIT_FSIZE's EFBIG, like ENOSPC) while saving was reported as bad input."""
+    import os
+    import resource
+
+    run("compress", png, "--model", tiny_model)
+    out = tmp_path / "new" / "out.bmp"  # uncompressed: larger than the limit
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neuralcodec.cli",
+            "decompress",
+            png.with_suffix(".nc"),
+            out,
+            "--model",
+            tiny_model,
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"cannot write {out}" in proc.stderr
+    assert not (tmp_path / "new").exists()  # nor the folder it created
+
+
+def test_closed_standard_streams_keep_the_exit_code(tmp_path):
+    import os
+
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    cli = [sys.executable, "-m", "neuralcodec.cli"]
+    no_stderr = subprocess.run([*cli, "compress", text], preexec_fn=lambda: os.close(2))
+    assert no_stderr.returncode == EXIT_BAD_INPUT  # printing the error raised EBADF: exit 1
+    no_stdin = subprocess.run(
+        [*cli, "compress", "-", tmp_path / "x.nc"],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert no_stdin.returncode == EXIT_USAGE and "standard input is closed" in no_stdin.stderr
+    assert "internal error" not in no_stdin.stderr
+
+
+def test_warnings_are_one_line_each(tmp_path, make_image, tiny_model):
+    """Pillow warns about a damaged EXIF block; that came out as Python's two-line warning."""
+    src = tmp_path / "odd.png"
+    Image.fromarray(make_image(32, 40, seed=2)).save(
+        src, exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuralcodec.cli", "compress", src, "--model", tiny_model],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines and all(line.startswith("ncodec: warning: ") for line in lines), proc.stderr
+
+
+def test_multi_line_error_texts_become_one_line(png, tiny_model, capsys, monkeypatch):
+    import neuralcodec.api as api
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("first line\nsecond line\n  third")
+
+    monkeypatch.setattr(api, "compress_with_stats", broken)
+    assert run("compress", png, "--model", tiny_model) == 3
+    assert (
+        capsys.readouterr().err
+        == f"ncodec: {png}: internal error: RuntimeError: first line second line third\n"
+    )
+
+
+def test_an_endless_input_is_not_read_into_memory(png, tiny_model, capsys, monkeypatch):
+    """``ncodec info /dev/zero`` (or decompress) read the whole stream: gigabytes, then MemoryError."""
+
+    class Endless(io.RawIOBase):
+        def __init__(self, head: bytes = b"") -> None:
+            self.head, self.served = head, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            assert self.served < 1 << 20, "read far past the end of the file"
+            n = len(buffer)
+            chunk = self.head[self.served : self.served + n]
+            buffer[:n] = chunk + b"\0" * (n - len(chunk))
+            self.served += n
+            return n
+
+    run("compress", png, "--model", tiny_model)
+    stream = png.with_suffix(".nc").read_bytes()
+    for head, message in ((b"", "bad magic"), (stream, "unexpected bytes")):
+        for command in (
+            ("info", "-"),
+            ("decompress", "-", "-o", png.with_name("o.png"), "--model", tiny_model),
+        ):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Endless(head))))
+            capsys.readouterr()
+            assert run(*command) == EXIT_BAD_INPUT
+            err = capsys.readouterr().err
+            assert message in err and err.count("\n") == 1
+    assert not png.with_name("o.png").exists()
+
+
+def test_info_into_a_closed_pipe_exits_quietly(png, tiny_model):
+    import os
+
+    run("compress", png, "--model", tiny_model)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "neuralcodec.cli", "info", png.with_suffix(".nc")],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == ""  # was "internal error: BrokenPipeError", exit 3

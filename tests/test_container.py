@@ -154,3 +154,38 @@ def test_band_rows_outside_1_to_16_are_refused():
     c.header.band_rows = 17
     with pytest.raises(InvalidInputError, match="band height"):
         pack(c)
+
+
+class _Endless:
+    """A binary stream that never ends (like /dev/zero, or a file followed by one), counting reads."""
+
+    def __init__(self, head: bytes = b"", fill: bytes = b"\0") -> None:
+        self.head, self.fill, self.served = head, fill, 0
+
+    def read(self, n: int) -> bytes:
+        assert n <= 1 << 20, f"asked for {n} bytes"
+        out = self.head[self.served : self.served + n]
+        out += self.fill * (n - len(out))
+        self.served += n
+        return out
+
+
+def test_a_stream_is_read_up_to_one_byte_past_the_file_and_no_further():
+    import io
+
+    from neuralcodec.container import expected_size, read_stream
+
+    data = pack(sample())
+    assert expected_size(data) == len(data) and expected_size(b"") == 7
+    assert read_stream(io.BytesIO(data)) == data
+    assert read_stream(io.BytesIO(data[:-5])) == data[:-5]
+    assert read_stream(_Endless(data)) == data + b"\0"  # unpack then reports the trailing byte
+    with pytest.raises(InvalidInputError, match="unexpected bytes"):
+        unpack(read_stream(_Endless(data)))
+    zeros = _Endless()
+    assert len(read_stream(zeros)) <= 8 and zeros.served <= 8  # /dev/zero: no magic, stop
+    damaged = bytearray(data)
+    damaged[8] ^= 1  # the model name: the header checksum no longer matches
+    damaged[-20:-16] = b"\xff\xff\xff\xff"
+    stream = _Endless(bytes(damaged)[:60])
+    assert len(read_stream(stream)) <= 60  # a damaged header's lengths are not trusted
