@@ -20,6 +20,13 @@ from neuralcodec.container import ColorMode, check_dimensions
 from neuralcodec.errors import InvalidInputError
 
 ORIENTATION_TAG = 0x0112
+# Tags that describe how a TIFF container lays out its pixels (sizes, strips, tiles, sample
+# format) or duplicate what travels elsewhere (34675: the ICC profile). Pillow reports a TIFF's
+# own IFD as its EXIF; these are not metadata of the picture and describe nothing in a .nc file
+# (a TIFF's strip tables alone can be kilobytes).
+CONTAINER_LAYOUT_TAGS = frozenset(
+    (256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 34675)
+)
 
 
 @dataclass
@@ -34,8 +41,9 @@ class PreparedImage:
     notes: list[str] = field(default_factory=list)
 
 
-def open_image(source: str | Path) -> Image.Image:
-    """Open an image file with a clear error for non-images and oversized images.
+def open_image(source: str | Path) -> tuple[Image.Image, int]:
+    """Open an image file (its first frame, loaded) and count its frames, with a clear error
+    for non-images and oversized images.
 
     Pillow's decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``) applies as the
     application set it: a library never changes that process-wide setting (``ncodec`` sets
@@ -45,8 +53,9 @@ def open_image(source: str | Path) -> Image.Image:
     try:
         with Image.open(source) as im:
             check_dimensions(*im.size)
+            frames = frame_count(im)  # while the file is open (GIF seeks through it, then back)
             im.load()
-            return im
+            return im, frames
     except FileNotFoundError:
         raise InvalidInputError(f"{source}: no such file") from None
     except IsADirectoryError:
@@ -64,6 +73,14 @@ def open_image(source: str | Path) -> Image.Image:
         raise InvalidInputError(f"{source}: cannot read image ({exc})") from None
 
 
+def frame_count(image: Image.Image) -> int:
+    """Frames in an animated image (GIF, APNG, WebP, multi-page TIFF); 1 where it cannot tell."""
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # a closed file, a damaged later frame: the first frame still codes
+        return 1
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
     if array.dtype != np.uint8:
         raise InvalidInputError(f"arrays must be uint8, got {array.dtype}")
@@ -73,11 +90,16 @@ def _from_array(array: np.ndarray) -> Image.Image:
 
 
 def _exif_without_orientation(image: Image.Image) -> bytes | None:
-    """The image's EXIF with Orientation = 1 (a copy: the image's own EXIF is untouched)."""
+    """The image's EXIF with Orientation = 1 and without container layout tags, or None when
+    nothing else is left (a copy: the image's own EXIF is untouched)."""
     if not image.getexif():
         return None
     exif = Image.Exif()
     exif.load(image.getexif().tobytes())
+    for tag in CONTAINER_LAYOUT_TAGS & set(exif):
+        del exif[tag]
+    if not exif:
+        return None
     if ORIENTATION_TAG in exif:
         exif[ORIENTATION_TAG] = 1
     return exif.tobytes()
@@ -85,15 +107,18 @@ def _exif_without_orientation(image: Image.Image) -> bytes | None:
 
 def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool = True) -> PreparedImage:
     """Normalise any supported input to a PreparedImage."""
+    frames = 1
     if isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
-        image = source
+        image, frames = source, frame_count(source)
     else:
-        image = open_image(source)
+        image, frames = open_image(source)
     check_dimensions(*image.size)
     icc = image.info.get("icc_profile") if keep_metadata else None
     notes: list[str] = []
+    if frames > 1:
+        notes.append(f"the input has {frames} frames (pages); only the first was coded")
     exif = None
     if keep_metadata:
         try:

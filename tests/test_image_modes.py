@@ -177,3 +177,33 @@ def test_a_damaged_exif_block_is_dropped_with_a_note(tiny_model, image, exif):
     assert any("EXIF" in n for n in stats.notes)
     out = neuralcodec.decompress(data, model=tiny_model)
     assert out.size == (96, 64) and "exif" not in out.info
+
+
+def test_a_tiffs_own_layout_tags_are_not_carried_as_exif(rgb):
+    """Pillow reports a TIFF's IFD (strip offsets, sizes, sample format) as its EXIF."""
+    from neuralcodec.image_modes import CONTAINER_LAYOUT_TAGS
+
+    plain = io.BytesIO()
+    rgb.save(plain, format="TIFF")
+    assert prepare(Image.open(plain)).exif is None
+
+    tagged = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make: metadata of the picture, kept
+    rgb.save(tagged, format="TIFF", exif=exif, compression="tiff_lzw")
+    assert {273, 279} <= set(Image.open(tagged).getexif())  # what Pillow hands over
+    carried = Image.Exif()
+    carried.load(prepare(Image.open(tagged)).exif)
+    assert carried[0x010F] == "TestCam" and not CONTAINER_LAYOUT_TAGS & set(carried)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_an_animation_codes_its_first_frame_and_says_so(tmp_path, fmt):
+    frames = [Image.new("RGB", (16, 8), (60 * i, 100, 200 - 60 * i)) for i in range(3)]
+    path = tmp_path / f"anim.{fmt.lower()}"
+    frames[0].save(path, format=fmt, save_all=True, append_images=frames[1:], lossless=True)
+    for source in (path, Image.open(path)):
+        prepared = prepare(source)
+        assert prepared.notes == ["the input has 3 frames (pages); only the first was coded"]
+        assert tuple(prepared.rgb[4, 8]) == (0, 100, 200)
+    assert prepare(frames[0]).notes == []
