@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.datasets import REPO_ROOT
+from benchmarks.datasets import REPO_ROOT, load_rgb
 from benchmarks.effort import centre_crop, cpu_model
 from neuralcodec import codec, refine
 from neuralcodec.zoo import load_model
@@ -42,8 +42,12 @@ def pick_images(folder: Path, count: int, seed: int, min_side: int) -> list[Path
     files = sorted(p for p in folder.iterdir() if p.is_file())
     random.seed(seed)
     candidates = random.sample(files, min(40, len(files)))
-    large = [p for p in candidates if min(Image.open(p).size) >= min_side]
-    return large[:count]
+    return [p for p in candidates if min(_size(p)) >= min_side][:count]
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
 
 
 def j_change(model, img: np.ndarray, quality: float, schedule: refine.Schedule, device: str) -> float:
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     model = load_model(args.model)
     paths = pick_images(args.images, args.count, args.seed, 2 * args.crop)
-    crops = [centre_crop(np.asarray(Image.open(f).convert("RGB")), args.crop) for f in paths]
+    crops = [centre_crop(load_rgb(f), args.crop) for f in paths]
     qualities = [float(q) for q in args.qualities.split(",")]
     results = {
         "model": args.model,
