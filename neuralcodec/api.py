@@ -22,6 +22,7 @@ from neuralcodec.errors import (
     ModelMismatchError,
     ModelNotFoundError,
     NeuralCodecError,
+    one_line,
 )
 from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
 from neuralcodec.models.registry import get_architecture
@@ -146,7 +147,7 @@ def _load(load: Callable[[str | Path], LoadedModel], model: str | Path) -> Loade
     except (NeuralCodecError, MemoryError):
         raise
     except Exception as exc:
-        text = " ".join(str(exc).split())
+        text = one_line(exc)
         reason = type(exc).__name__ + (f": {text}" if text and len(text) <= 80 else "")
         raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
 

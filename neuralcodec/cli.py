@@ -49,17 +49,14 @@ class _StdinBytes(io.BytesIO):
         return "<stdin>"
 
 
-def _one_line(text: object) -> str:
-    """A message as one line (exception texts from other libraries may span several)."""
-    return " ".join(str(text).split())
-
-
 def _say(message: str) -> None:
     """One line on stderr. A closed or broken stderr must not turn the exit code into 1."""
+    from neuralcodec.errors import one_line
+
     if sys.stderr is None:
         return
     try:
-        print(_one_line(message), file=sys.stderr, flush=True)
+        print(one_line(message), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
 

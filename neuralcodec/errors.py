@@ -1,4 +1,4 @@
-"""The exceptions neuralcodec raises; the CLI maps them to exit codes."""
+"""The exceptions neuralcodec raises (the CLI maps them to exit codes) and their one-line form."""
 
 from __future__ import annotations
 
@@ -25,3 +25,8 @@ class InvalidModelError(ModelNotFoundError):
 
 class DeviceUnavailableError(NeuralCodecError, ValueError):
     """The requested compute device does not exist here."""
+
+
+def one_line(text: object) -> str:
+    """A message as one line: texts from other libraries (torch, pickle, Pillow) may span several."""
+    return " ".join(str(text).split())
