@@ -89,7 +89,7 @@ def _from_array(array: np.ndarray) -> Image.Image:
     raise InvalidInputError(f"array shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
 
 
-def _exif_without_orientation(image: Image.Image) -> bytes | None:
+def _carried_exif(image: Image.Image) -> bytes | None:
     """The image's EXIF with Orientation = 1 and without container layout tags, or None when
     nothing else is left (a copy: the image's own EXIF is untouched)."""
     if not image.getexif():
@@ -122,7 +122,7 @@ def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool =
     exif = None
     if keep_metadata:
         try:
-            exif = _exif_without_orientation(image)
+            exif = _carried_exif(image)
         except Exception:  # Pillow raises SyntaxError, struct.error, ... on a damaged EXIF block
             notes.append("the input's EXIF data is damaged and was dropped")
     try:
