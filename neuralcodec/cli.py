@@ -273,16 +273,53 @@ def _check_stdio(inputs: list[Target], outputs: list[Target]) -> None:
 # ----------------------------------------------------------------------------- running
 
 
-def _read(source: Target, nc: bool = False) -> bytes:
+# An image on standard input is read whole before Pillow sees it (Pillow needs to seek). At most
+# this many bytes per pixel of the pixel limit, plus room for metadata, are read: 16-bit RGBA,
+# uncompressed, is 8 bytes per pixel.
+_IMAGE_BYTES_PER_PIXEL = 8
+_IMAGE_METADATA_BYTES = 64 << 20
+
+
+def image_input_limit(max_pixels: int | None) -> int:
+    """The most bytes an image input within ``max_pixels`` (None: Pillow's own limit, which it
+    enforces at twice ``Image.MAX_IMAGE_PIXELS``) and the format's limit can need."""
+    from PIL import Image
+
+    from neuralcodec.container import MAX_PIXELS
+
+    pillow = 2 * int(Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else MAX_PIXELS
+    pixels = min(MAX_PIXELS, max_pixels if max_pixels is not None else pillow)
+    return _IMAGE_BYTES_PER_PIXEL * pixels + _IMAGE_METADATA_BYTES
+
+
+def _read_bounded(stream, limit: int) -> bytes:
+    """All of ``stream``, refused (InvalidInputError) once it holds more than ``limit`` bytes."""
+    from neuralcodec.errors import InvalidInputError
+
+    data = bytearray()
+    while block := stream.read(min(1 << 20, limit + 1 - len(data))):
+        data += block
+        if len(data) > limit:
+            raise InvalidInputError(
+                f"more than {limit} bytes, more than any image within the pixel limit needs "
+                "(raise it with --max-pixels if you trust this input)"
+            )
+    return bytes(data)
+
+
+def _read(source: Target, nc: bool = False, limit: int | None = None) -> bytes:
     """The input's bytes; for a ``.nc`` input (``nc``) only as many as its header announces, so
-    that a device or an endless pipe (/dev/zero) is refused instead of read into memory."""
+    that a device or an endless pipe (/dev/zero) is refused instead of read into memory. An
+    image on standard input is refused past ``limit`` bytes (see ``image_input_limit``)."""
     from neuralcodec.container import read_stream
     from neuralcodec.errors import InvalidInputError
 
     if source == STDIO:
         if sys.stdin is None:
             raise InvalidInputError("standard input is closed")
-        return read_stream(sys.stdin.buffer) if nc else sys.stdin.buffer.read()
+        if nc:
+            return read_stream(sys.stdin.buffer)
+        return _read_bounded(sys.stdin.buffer, limit if limit is not None else image_input_limit(None))
     assert isinstance(source, Path)
     try:
         if not nc:
@@ -401,6 +438,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     outputs = _outputs(inputs, output, ".nc")
     _check_stdio(inputs, outputs)
     _limit_pillow(args.max_pixels)
+    input_limit = image_input_limit(args.max_pixels)
     _set_threads(args.threads)
     target = {"target_size": args.size, "target_psnr": args.psnr, "target_ms_ssim": args.ms_ssim}
     target = {k: v for k, v in target.items() if v is not None}
@@ -409,7 +447,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     def one(src: Target, dst: Target) -> str:
         start = time.perf_counter()
-        source = _StdinBytes(_read(src)) if src == STDIO else src
+        source = _StdinBytes(_read(src, limit=input_limit)) if src == STDIO else src
         progress = _effort_progress(_name(src), args.effort, args.verbose)
         chosen = ""
         if target:

@@ -747,6 +747,34 @@ def test_an_endless_input_is_not_read_into_memory(png, tiny_model, capsys, monke
     assert not png.with_name("o.png").exists()
 
 
+def test_an_endless_image_on_stdin_is_refused_at_what_the_pixel_limit_justifies(
+    tiny_model, tmp_path, capsys, monkeypatch
+):
+    """``ncodec compress - < /dev/zero`` read standard input without end."""
+    from neuralcodec.cli import image_input_limit
+
+    limit = image_input_limit(1000)
+    served = 0
+
+    class Zeros(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            nonlocal served
+            assert served <= 2 * limit, "read far past the limit"
+            buffer[:] = b"\0" * len(buffer)
+            served += len(buffer)
+            return len(buffer)
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Zeros())))
+    out = tmp_path / "out.nc"
+    assert run("compress", "-", out, "--model", tiny_model, "--max-pixels", "1000") == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"more than {limit} bytes" in err and "--max-pixels" in err and err.count("\n") == 1
+    assert limit < served < limit + (2 << 20) and not out.exists()
+
+
 def test_info_into_a_closed_pipe_exits_quietly(png, tiny_model):
     import os
 
