@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from neuralcodec.entropy_models import TableSet
-from neuralcodec.errors import ModelNotFoundError
+from neuralcodec.errors import InvalidModelError, ModelNotFoundError
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
@@ -32,7 +32,7 @@ class LoadedModel:
     """Everything the codec needs from one weights file."""
 
     name: str
-    digest: bytes  # first 8 bytes of the file's sha256: written into every stream
+    digest: bytes  # the decoder's identity (see decoder_digest): written into every stream
     config: HyperpriorConfig
     transforms: HyperpriorTransforms
     hyper_synthesis: ExactHyperSynthesis
@@ -92,6 +92,26 @@ def file_digest(path: Path) -> bytes:
     return hashlib.sha256(path.read_bytes()).digest()[:8]
 
 
+def decoder_digest(state: dict, path: Path) -> bytes:
+    """The 8 bytes that name the decoder side of a weights file, written into every stream.
+
+    A file's own ``decoder_digest`` entry (16 hex digits) when it has one: weights whose
+    encoder was retrained against an unchanged decoder carry their parent's identity, so
+    files written with either decode with both. Otherwise the first 8 bytes of the SHA-256
+    of the weights file.
+    """
+    stored = state.get("decoder_digest")
+    if stored is None:
+        return file_digest(path)
+    try:
+        digest = bytes.fromhex(stored) if isinstance(stored, str) else b""
+    except ValueError:
+        digest = b""
+    if len(digest) != 8:
+        raise InvalidModelError(f"{path}: decoder_digest must be 16 hex digits, got {stored!r:.40}")
+    return digest
+
+
 @lru_cache(maxsize=8)
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     """Load (once per process) a shipped model by name, or a weights file by path."""
@@ -100,7 +120,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     if state.get("format") != WEIGHTS_FORMAT:
         raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
     architecture = get_architecture(state.get("architecture", DEFAULT_ARCHITECTURE))
-    return architecture.load(state, state["name"], file_digest(path))
+    return architecture.load(state, state["name"], decoder_digest(state, path))
 
 
 def load_transforms(transforms: HyperpriorTransforms, weights: dict, hyper: ExactHyperSynthesis) -> None:

@@ -39,6 +39,11 @@ class HyperpriorConfig:
         )
 
 
+# Parameters (names within HyperpriorTransforms) that only the encoder uses: g_a, h_a and the
+# gains applied to g_a's output. Changing them changes which latents an encoder picks, never
+# how a stream decodes.
+ENCODER_PARAMETERS = ("g_a.", "h_a.", "log_gain")
+
 STRIDE = 64  # g_a downsamples by 16 and h_a by 4 more: inputs are padded to a multiple of 64
 
 

@@ -19,12 +19,12 @@ import torch
 
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
 from neuralcodec.exact import quantize_hyper_synthesis
-from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable
-from neuralcodec.zoo import WEIGHTS_FORMAT
+from neuralcodec.zoo import WEIGHTS_FORMAT, decoder_digest
 
 Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
 
@@ -136,6 +136,45 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
         "entropy_bottleneck": eb_state,
         "meta": meta,
     }
+    return _save(state, out)
+
+
+def _is_encoder_key(key: str) -> bool:
+    return key.startswith(ENCODER_PARAMETERS)
+
+
+def export_encoder(model: TrainableHyperprior, parent: Path, name: str, out: Path, meta: dict) -> Path:
+    """Write weights with ``model``'s encoder (g_a, h_a, encoder gains) and everything else
+    taken verbatim from the weights file ``parent``; returns the path.
+
+    The new file carries the parent's decoder digest, so streams written with either weights
+    decode with both. Raises ValueError unless ``model``'s decoder side (g_s, inverse gains,
+    z density) is the parent's, as it is after ``train.py --train-only encoder --init`` the
+    parameters the parent was exported from.
+    """
+    state = torch.load(parent, map_location="cpu", weights_only=True)
+    ours = {k: (v.float() if "gain" in k else v.half()) for k, v in model.transforms.state_dict().items()}
+    differs = [
+        k for k, v in state["transforms"].items() if not _is_encoder_key(k) and not torch.equal(ours[k], v)
+    ]
+    eb = model.entropy_bottleneck.state_dict()
+    differs += [
+        f"entropy_bottleneck.{k}" for k, v in state["entropy_bottleneck"].items() if not torch.equal(eb[k], v)
+    ]
+    if differs:
+        raise ValueError(
+            f"the decoder side differs from {parent} ({', '.join(differs[:3])}"
+            f"{', …' if len(differs) > 3 else ''}): train with --train-only encoder from its parameters"
+        )
+    state["transforms"] = {k: (ours[k] if _is_encoder_key(k) else v) for k, v in state["transforms"].items()}
+    state["decoder_digest"] = decoder_digest(state, parent).hex()
+    state["name"] = name
+    state["meta"] = meta
+    return _save(state, out)
+
+
+def _save(state: dict, out: Path) -> Path:
+    """torch.save ``state`` to ``out`` atomically (through a temporary file beside it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -150,10 +189,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, help="default: neuralcodec/weights/NAME.pt")
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")
     p.add_argument("--calibration-crop", type=int, default=256)
+    p.add_argument(
+        "--decoder-from",
+        type=Path,
+        help="weights file whose decoder side (g_s, exact h_s, tables) is kept verbatim, with its "
+        "digest: for runs trained with --train-only encoder from those weights' parameters",
+    )
     args = p.parse_args(argv)
     model, meta = load_checkpoint(args.checkpoint)
     out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
-    export(model, args.name, out, calibration_images(args.data, crop=args.calibration_crop), meta)
+    if args.decoder_from:
+        try:
+            export_encoder(model, args.decoder_from, args.name, out, meta)
+        except ValueError as exc:
+            raise SystemExit(f"export: {exc}") from None
+    else:
+        export(model, args.name, out, calibration_images(args.data, crop=args.calibration_crop), meta)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

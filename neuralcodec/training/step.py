@@ -21,10 +21,11 @@ def _parameters(optimizer: torch.optim.Optimizer) -> list[Tensor]:
 
 @dataclass
 class Optimisers:
-    """The main and auxiliary (entropy bottleneck quantiles) optimisers."""
+    """The main and auxiliary (entropy bottleneck quantiles) optimisers; no auxiliary one when
+    the entropy bottleneck is frozen (encoder-only training)."""
 
     main: torch.optim.Optimizer
-    aux: torch.optim.Optimizer
+    aux: torch.optim.Optimizer | None
 
     @property
     def main_params(self) -> list[Tensor]:
@@ -32,7 +33,7 @@ class Optimisers:
 
     @property
     def aux_params(self) -> list[Tensor]:
-        return _parameters(self.aux)
+        return _parameters(self.aux) if self.aux is not None else []
 
 
 def training_step(
@@ -56,6 +57,8 @@ def training_step(
     opt.main.step()
     if ema is not None:
         ema.update()
+    if opt.aux is None:
+        return parts
     aux_loss = model.aux_loss()
     opt.aux.zero_grad(set_to_none=True)
     aux_loss.backward()

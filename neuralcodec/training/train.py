@@ -27,11 +27,11 @@ from neuralcodec.codec import cpu_has_fast_bf16
 from neuralcodec.codec import resolve_device as codec_resolve_device
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.exact import ExactHyperSynthesis
-from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
-from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.model import RATE_PROXIES, TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.training.step import Optimisers, training_step
 from neuralcodec.zoo import load_transforms
@@ -94,6 +94,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="0: off; else evaluate, send back (--portable-out) and export the moving average "
         "of the parameters with this decay (e.g. 0.999); the checkpoint keeps both",
     )
+    p.add_argument(
+        "--train-only",
+        choices=["all", "encoder"],
+        default="all",
+        help="encoder: train g_a, h_a and the encoder gains only; the decoder side (g_s, h_s, "
+        "inverse gains, z density) stays bit for bit, so the exported weights decode the files "
+        "of the weights they started from",
+    )
+    p.add_argument(
+        "--rate-proxy",
+        choices=list(RATE_PROXIES),
+        default="noise",
+        help="rate term during training: noise (latents plus uniform noise, CompressAI's default) or "
+        "round (the rounded latents the codec codes, straight-through; for --train-only encoder)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     return p.parse_args(argv)
@@ -117,14 +132,27 @@ def learning_rate(args: argparse.Namespace, step: int, progress: float) -> float
     return args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * t))
 
 
-def main_parameter_names(model: torch.nn.Module) -> list[str]:
-    """The parameters the rate–distortion loss trains (not the entropy bottleneck's quantiles)."""
-    return [n for n, _ in model.named_parameters() if not n.endswith(".quantiles")]
+ENCODER_PREFIXES = tuple(f"transforms.{name}" for name in ENCODER_PARAMETERS)
 
 
-def split_parameters(model: torch.nn.Module):
-    main_names = set(main_parameter_names(model))
+def main_parameter_names(model: torch.nn.Module, train_only: str = "all") -> list[str]:
+    """The parameters the rate–distortion loss trains (not the entropy bottleneck's quantiles);
+    with ``train_only="encoder"`` only those in ``ENCODER_PREFIXES``."""
+    names = [n for n, _ in model.named_parameters() if not n.endswith(".quantiles")]
+    if train_only == "encoder":
+        names = [n for n in names if n.startswith(ENCODER_PREFIXES)]
+    return names
+
+
+def split_parameters(model: torch.nn.Module, train_only: str = "all"):
+    """(main, aux) parameter lists; with ``train_only="encoder"`` aux is empty and every other
+    parameter is frozen (requires_grad off)."""
+    main_names = set(main_parameter_names(model, train_only))
     main = [p for n, p in model.named_parameters() if n in main_names]
+    if train_only == "encoder":
+        for n, p in model.named_parameters():
+            p.requires_grad_(n in main_names)
+        return main, []
     aux = [p for n, p in model.named_parameters() if n not in main_names]
     return main, aux
 
@@ -158,6 +186,8 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "metric": args.metric,
         "data": str(args.data),
         **({"ema_decay": args.ema_decay} if args.ema_decay else {}),
+        **({"train_only": args.train_only} if args.train_only != "all" else {}),
+        **({"rate_proxy": args.rate_proxy} if args.rate_proxy != "noise" else {}),
     }
 
 
@@ -181,7 +211,7 @@ def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHype
     config = HyperpriorConfig(
         N=args.N, M=args.M, levels=args.levels, lambda_min=lmin, lambda_max=lmax, metric=args.metric
     )
-    model = TrainableHyperprior(config, bf16=use_bf16(args, device))
+    model = TrainableHyperprior(config, bf16=use_bf16(args, device), rate_proxy=args.rate_proxy)
     return model.to(device).to(memory_format=torch.channels_last)
 
 
@@ -207,9 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = args.runs_dir / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(args, device)
-    main_params, aux_params = split_parameters(model)
+    main_params, aux_params = split_parameters(model, args.train_only)
     optimizer = torch.optim.Adam(main_params, lr=args.lr)
-    aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3) if aux_params else None
     opts = Optimisers(optimizer, aux_optimizer)
     step = 0
     history: list[dict] = []
@@ -219,7 +249,8 @@ def main(argv: list[str] | None = None) -> None:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        if aux_optimizer is not None:
+            aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         step = ckpt["step"]
         history = ckpt.get("history", [])
         ema_state = ckpt.get("ema")
@@ -235,7 +266,11 @@ def main(argv: list[str] | None = None) -> None:
         history = load_exported(model, args.init)
         if rank == 0:
             print(f"initialised from exported weights {args.init}")
-    ema = ParameterEMA(model, args.ema_decay, main_parameter_names(model)) if args.ema_decay else None
+    ema = (
+        ParameterEMA(model, args.ema_decay, main_parameter_names(model, args.train_only))
+        if args.ema_decay
+        else None
+    )
     if ema is not None and ema_state is not None:
         ema.load_state_dict(ema_state)
     if rank == 0:
@@ -386,7 +421,7 @@ def save_checkpoint(
         {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "aux_optimizer": aux_optimizer.state_dict(),
+            "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer is not None else None,
             "step": step,
             "history": history,
             **({"ema": ema.state_dict()} if ema is not None else {}),

@@ -46,3 +46,20 @@ def test_ema_follows_the_step():
     training_step(model, model, x, torch.tensor([1.0, 1.0]), "mse", opts, ema)
     moved = ema.state_dict()
     assert any(not torch.equal(start[n], moved[n]) for n in start)
+
+
+def test_encoder_only_step_moves_the_encoder_and_nothing_the_decoder_uses():
+    torch.manual_seed(0)
+    model = TrainableHyperprior(HyperpriorConfig(N=8, M=12, levels=3), bf16=False)
+    main_params, aux_params = split_parameters(model, "encoder")
+    assert aux_params == []
+    opts = Optimisers(torch.optim.SGD(main_params, lr=1e-3), None)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    training_step(model, model, x, torch.tensor([0.0, 2.0]), "mse", opts)
+    trained = set(main_parameter_names(model, "encoder"))
+    assert trained and all(
+        n.startswith(("transforms.g_a.", "transforms.h_a.", "transforms.log_gain")) for n in trained
+    )
+    moved = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
+    assert moved and moved <= trained

@@ -100,3 +100,39 @@ def test_torchrun_two_processes(tmp_path, folders):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert torch.load(tmp_path / "runs" / "ddp" / "last.ckpt", weights_only=False)["step"] == 2
+
+
+def test_encoder_only_run_exports_weights_that_share_the_parent_decoder(tmp_path, folders):
+    train_main(args_for(tmp_path, folders, 2, name="base"))
+    parent = tmp_path / "parent.pt"
+    calibration = ["--data", str(folders[0]), "--calibration-crop", "64"]
+    export_main(
+        [str(tmp_path / "runs" / "base" / "last.ckpt"), "--name", "unit", "--out", str(parent), *calibration]
+    )
+    # Encoder-only run from the parent's exported weights (what a shipped model offers).
+    train_main(
+        [*args_for(tmp_path, folders, 2, name="enc"), "--init", str(parent), "--train-only", "encoder"]
+    )
+    child = tmp_path / "child.pt"
+    export_main(
+        [str(tmp_path / "runs" / "enc" / "last.ckpt"), "--name", "unit", "--out", str(child)]
+        + ["--decoder-from", str(parent)]
+    )
+    from neuralcodec.zoo import file_digest, load_model
+
+    old, new = load_model(parent), load_model(child)
+    assert new.digest == old.digest == file_digest(parent)
+    assert not torch.equal(old.transforms.g_a[0].weight, new.transforms.g_a[0].weight)
+    assert torch.equal(old.transforms.g_s[0].weight, new.transforms.g_s[0].weight)
+    image = Image.open(next(folders[0].iterdir()))
+    for made_with, read_with in ((parent, child), (child, parent)):
+        data = neuralcodec.compress(image, 50, made_with)
+        assert neuralcodec.decompress(data, model=read_with).size == image.size
+    # A run that also trained the decoder cannot claim the parent's identity.
+    train_main(args_for(tmp_path, folders, 4, name="base"))  # base, 2 more steps of everything
+    with pytest.raises(SystemExit, match="decoder side differs"):
+        export_main(
+            [str(tmp_path / "runs" / "base" / "last.ckpt"), "--name", "unit", "--out", str(tmp_path / "x.pt")]
+            + ["--decoder-from", str(parent)]
+        )
+    assert not (tmp_path / "x.pt").exists()
