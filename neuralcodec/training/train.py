@@ -31,7 +31,7 @@ from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, jpeg_curve, load_eval_images
-from neuralcodec.training.model import RATE_PROXIES, TrainableHyperprior
+from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.training.step import Optimisers, training_step
 from neuralcodec.zoo import load_transforms
@@ -101,13 +101,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="encoder: train g_a, h_a and the encoder gains only; the decoder side (g_s, h_s, "
         "inverse gains, z density) stays bit for bit, so the exported weights decode the files "
         "of the weights they started from",
-    )
-    p.add_argument(
-        "--rate-proxy",
-        choices=list(RATE_PROXIES),
-        default="noise",
-        help="rate term during training: noise (latents plus uniform noise, CompressAI's default) or "
-        "round (the rounded latents the codec codes, straight-through; for --train-only encoder)",
     )
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -187,7 +180,6 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "data": str(args.data),
         **({"ema_decay": args.ema_decay} if args.ema_decay else {}),
         **({"train_only": args.train_only} if args.train_only != "all" else {}),
-        **({"rate_proxy": args.rate_proxy} if args.rate_proxy != "noise" else {}),
     }
 
 
@@ -211,7 +203,7 @@ def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHype
     config = HyperpriorConfig(
         N=args.N, M=args.M, levels=args.levels, lambda_min=lmin, lambda_max=lmax, metric=args.metric
     )
-    model = TrainableHyperprior(config, bf16=use_bf16(args, device), rate_proxy=args.rate_proxy)
+    model = TrainableHyperprior(config, bf16=use_bf16(args, device))
     return model.to(device).to(memory_format=torch.channels_last)
 
 
