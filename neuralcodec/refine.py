@@ -89,6 +89,9 @@ class Schedule:
 # Re-measured on training photos (benchmarks/refine_schedules.py, mse, 3 crops of 128x128):
 # 400 iterations -6.41 %; start temperature 1.0 -6.55 %; lr 0.03 -6.43 %; end temperature
 # 0.05 -6.28 %; 1000 iterations -7.00 %, 2.5x the time for 0.6 points. So effort 9 stays at 400.
+# Short schedules, same crops: 8 iterations at lr 0.007 / 0.015 / 0.05 / 0.1: -0.89 / -1.13 /
+# -0.53 / -0.03 %; 16: -1.63 / -2.18 / -0.92 / -0.29 %; 64 at 0.015 / 0.04: -4.74 / -4.27 %; a
+# temperature of 0.3 -> 0.1 or 1.0 -> 0.2 at 8 iterations: -1.19 / -1.01 %. So 0.015 at every length.
 SCHEDULES: dict[int, Schedule] = {
     effort: Schedule(iterations, 0.015)
     for effort, iterations in enumerate((2, 4, 8, 16, 32, 64, 128, 256, 400), start=1)
