@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))  # benchmarks/ is a folder of the repository, not 
 
 from benchmarks.curves import curve_from_json, load_anchors  # noqa: E402
 from benchmarks.report import bd_msssim_rate, bd_psnr_rate  # noqa: E402
+from neuralcodec.zoo import decoder_digest  # noqa: E402
 
 WEIGHTS = REPO / "neuralcodec" / "weights"
 RESULTS = REPO / "benchmarks" / "results" / "kodak"
@@ -242,8 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         decay = "no decay" if decay_start >= 1 else f"last {100 * (1 - decay_start):.0f} %"
         lam = "–".join(f"{v:g}" for v in s["lambda"]) if "lambda" in s else "—"
         device = f"{s['device']} {s['precision']}" if "precision" in s else s["device"]
+        run = f"{s['run']} (encoder only)" if s.get("train_only") == "encoder" else s["run"]
         lines.append(
-            f"| {s['run']} | {s['steps']} | {s['wall_s'] / 60:.0f} min | {s['processes']} × {s['threads']} | "
+            f"| {run} | {s['steps']} | {s['wall_s'] / 60:.0f} min | {s['processes']} × {s['threads']} | "
             f"{device} | {s['batch_size']} × {s['crop']}² | {s['lr']:g} → {s['lr_final']:g}, {decay} | "
             f"{lam} | `{s['data']}` |"
         )
@@ -255,7 +257,15 @@ def main(argv: list[str] | None = None) -> None:
         "(EntropyBottleneck quantiles) with its own Adam at 1e-3; mixed quantisation (noise for the "
         "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample. "
         "GPU segments (`cuda`) trained on a pack of 740 JPEG crops (288², q88) of the training "
-        "photos (`tools/README.md`).",
+        "photos (`tools/README.md`). Segments marked *encoder only* trained g_a, h_a and the encoder "
+        "gains against the frozen decoder side (`--train-only encoder`).",
+        "",
+        f"Decoder digest (written into every file): `{decoder_digest(state, path).hex()}`"
+        + (
+            "; stored in the weights, inherited from the weights whose decoder these share."
+            if "decoder_digest" in state
+            else " (the weights file's SHA-256)."
+        ),
         "",
         f"## Kodak ({ours.meta.get('n_images', '?')} images, real file sizes)",
         "",

@@ -48,8 +48,12 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
             {"run": "unit-v2", "steps": 200, "wall_s": 120.0, "processes": 1, "threads": 2, "device": "cpu",
              "batch_size": 8, "crop": 192, "lr": 3e-4, "lr_final": 2e-5, "decay_start": 0.75,
              "lambda": [1.2, 220.0], "data": "train"},
+            {"run": "unit-enc", "steps": 0, "wall_s": 60.0, "processes": 1, "threads": 1, "device": "cpu",
+             "batch_size": 8, "crop": 256, "lr": 1e-4, "lr_final": 2e-5, "data": "train",
+             "train_only": "encoder"},
         ],
     }  # fmt: skip
+    state["decoder_digest"] = "0123456789abcdef"
     torch.save(state, weights / "unit.pt")
     results_file(results / "jpeg.json", [0.3, 0.8, 2.0], [26.0, 30.0, 35.0], [0.90, 0.96, 0.99])
     results_file(results / "neuralcodec-unit.json", [0.2, 0.5, 1.0], [27.0, 30.0, 33.0], [0.94, 0.98, 0.99])
@@ -71,6 +75,7 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     )
     card = (weights / "unit.md").read_text()
     assert "300 steps in total" in card
+    assert "| unit-enc (encoder only) | 0 |" in card and "`0123456789abcdef`; stored in the weights" in card
     assert "| unit-v1 | 100 | 1 min |" in card and "last 20 %" in card  # older runs: the then default
     assert "0.0003 → 2e-05, last 25 % | 1.2–220 |" in card
     assert "## Learning curve (`unit-v1`)" in card and "## Learning curve (`unit-v2`)" in card
