@@ -753,6 +753,8 @@ def test_an_endless_image_on_stdin_is_refused_at_what_the_pixel_limit_justifies(
     """``ncodec compress - < /dev/zero`` read standard input without end."""
     from neuralcodec.cli import image_input_limit
 
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # --max-pixels sets it
+
     limit = image_input_limit(1000)
     served = 0
 
