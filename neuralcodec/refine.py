@@ -92,6 +92,9 @@ class Schedule:
 # Short schedules, same crops: 8 iterations at lr 0.007 / 0.015 / 0.05 / 0.1: -0.89 / -1.13 /
 # -0.53 / -0.03 %; 16: -1.63 / -2.18 / -0.92 / -0.29 %; 64 at 0.015 / 0.04: -4.74 / -4.27 %; a
 # temperature of 0.3 -> 0.1 or 1.0 -> 0.2 at 8 iterations: -1.19 / -1.01 %. So 0.015 at every length.
+# SGA+'s rounding probabilities (Perugachi-Diaz et al. 2024), same crops, 64 iterations: two-class
+# sigmoid-scaled logit a = 0.5 / 1 / 2: -4.52 / -4.72 / -4.25 %; three-class (factor 0.98, power
+# 1.5): -4.42 %; SGA's atanh: -4.74 %. So SGA's rounding stays.
 SCHEDULES: dict[int, Schedule] = {
     effort: Schedule(iterations, 0.015)
     for effort, iterations in enumerate((2, 4, 8, 16, 32, 64, 128, 256, 400), start=1)
