@@ -150,7 +150,7 @@ def export_encoder(model: TrainableHyperprior, parent: Path, name: str, out: Pat
     The new file carries the parent's decoder digest, so streams written with either weights
     decode with both. Raises ValueError unless ``model``'s decoder side (g_s, inverse gains,
     z density) is the parent's, as it is after ``train.py --train-only encoder --init`` the
-    parameters the parent was exported from.
+    parent (or the parameters it was exported from).
     """
     state = torch.load(parent, map_location="cpu", weights_only=True)
     ours = {k: (v.float() if "gain" in k else v.half()) for k, v in model.transforms.state_dict().items()}
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         "--decoder-from",
         type=Path,
         help="weights file whose decoder side (g_s, exact h_s, tables) is kept verbatim, with its "
-        "digest: for runs trained with --train-only encoder from those weights' parameters",
+        "digest: for runs trained with --train-only encoder from those weights",
     )
     args = p.parse_args(argv)
     model, meta = load_checkpoint(args.checkpoint)
