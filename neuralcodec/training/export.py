@@ -112,15 +112,16 @@ def legacy_segment(run_dir: Path, run: dict, step: int) -> dict:
     return segment | {k: run[k] for k in keys}
 
 
+def shipped_transforms(model: TrainableHyperprior) -> dict[str, torch.Tensor]:
+    """The transforms' tensors at the precision weights files store: gains fp32, the rest fp16."""
+    return {k: (v.float() if "gain" in k else v.half()) for k, v in model.transforms.state_dict().items()}
+
+
 def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tensor, meta: dict) -> Path:
     """Write the weights file atomically; ``images`` calibrate h_s. Returns the path."""
     model.entropy_bottleneck.update(force=True)
     exact = quantize_hyper_synthesis(model.transforms.h_s, calibration_z(model, images))
-    transforms = {
-        k: (v.float() if "gain" in k else v.half())
-        for k, v in model.transforms.state_dict().items()
-        if not k.startswith("h_s.")
-    }
+    transforms = {k: v for k, v in shipped_transforms(model).items() if not k.startswith("h_s.")}
     eb_state = {k: v for k, v in model.entropy_bottleneck.state_dict().items() if not k.startswith("_")}
     table = scale_table()
     state = {
@@ -153,7 +154,7 @@ def export_encoder(model: TrainableHyperprior, parent: Path, name: str, out: Pat
     parent (or the parameters it was exported from).
     """
     state = torch.load(parent, map_location="cpu", weights_only=True)
-    ours = {k: (v.float() if "gain" in k else v.half()) for k, v in model.transforms.state_dict().items()}
+    ours = shipped_transforms(model)
     differs = [
         k for k, v in state["transforms"].items() if not _is_encoder_key(k) and not torch.equal(ours[k], v)
     ]
