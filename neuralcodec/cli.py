@@ -310,7 +310,8 @@ def _read_bounded(stream, limit: int) -> bytes:
 def _read(source: Target, nc: bool = False, limit: int | None = None) -> bytes:
     """The input's bytes; for a ``.nc`` input (``nc``) only as many as its header announces, so
     that a device or an endless pipe (/dev/zero) is refused instead of read into memory. An
-    image on standard input is refused past ``limit`` bytes (see ``image_input_limit``)."""
+    image on standard input is refused past ``limit`` bytes (``image_input_limit``), which
+    its caller must give."""
     from neuralcodec.container import read_stream
     from neuralcodec.errors import InvalidInputError
 
@@ -319,7 +320,8 @@ def _read(source: Target, nc: bool = False, limit: int | None = None) -> bytes:
             raise InvalidInputError("standard input is closed")
         if nc:
             return read_stream(sys.stdin.buffer)
-        return _read_bounded(sys.stdin.buffer, limit if limit is not None else image_input_limit(None))
+        assert limit is not None, "an image on standard input needs a byte limit"
+        return _read_bounded(sys.stdin.buffer, limit)
     assert isinstance(source, Path)
     try:
         if not nc:
