@@ -7,6 +7,7 @@ image = neuralcodec.decompress(data)          # PIL.Image.Image
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,21 @@ from neuralcodec.errors import (
     InvalidInputError,
     InvalidModelError,
     ModelMismatchError,
-    ModelNotFoundError,
     NeuralCodecError,
     one_line,
 )
 from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
 from neuralcodec.models.registry import get_architecture
-from neuralcodec.zoo import DEFAULT_MODEL, LoadedModel, load_model, load_registered_model
+from neuralcodec.zoo import (
+    DEFAULT_MODEL,
+    WEIGHTS_PATH_VARIABLE,
+    LoadedModel,
+    available_models,
+    decoder_file_name,
+    find_decoder,
+    load_model,
+    weights_search_path,
+)
 
 DEFAULT_QUALITY = 75.0
 DEFAULT_EFFORT = 0
@@ -153,24 +162,33 @@ def _load(load: Callable[[str | Path], LoadedModel], model: str | Path) -> Loade
 
 
 def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
-    """The loaded model a stream needs, or a clear error naming it."""
+    """The loaded model a stream needs, or a clear error naming it.
+
+    Without ``model``: the shipped model the header names when its decoder digest matches,
+    else that decoder's weights file from the weights search path (zoo.find_decoder), so
+    files written before a decoder was retrained still decode once its weights are there.
+    """
+    name, digest = header.model_name, header.model_digest
     if model is not None:  # the caller's choice: an unknown or damaged one is reported as such
         loaded = _load(load_model, model)
     else:
-        try:
-            # The header's name is looked up among the installed models only, never as a path.
-            loaded = _load(load_registered_model, header.model_name)
-        except InvalidModelError:
-            raise
-        except ModelNotFoundError:
+        loaded = _load(lambda n: find_decoder(n, digest), name)
+        if loaded is None:
+            installed = (
+                f"installed {name!r} has decoder {load_model(name).digest.hex()}"
+                if name in available_models()
+                else f"{name!r} is not installed"
+            )
+            folders = os.pathsep.join(str(p) for p in weights_search_path()) or "(none)"
             raise ModelMismatchError(
-                f"file needs model {header.model_name!r} (weights {header.model_digest.hex()}), "
-                "which is not installed"
-            ) from None
-    if loaded.digest != header.model_digest:
+                f"file needs model {name!r} with decoder {digest.hex()}; {installed}: put that decoder's "
+                f"weights file {decoder_file_name(name, digest)} into {folders} "
+                f"(${WEIGHTS_PATH_VARIABLE}), or name it with --model"
+            )
+    if loaded.digest != digest:
         raise ModelMismatchError(
-            f"file was made with model {header.model_name!r} weights {header.model_digest.hex()}; "
-            f"installed {loaded.name!r} has {loaded.digest.hex()}"
+            f"file was made with model {name!r} decoder {digest.hex()}; "
+            f"the weights given ({loaded.name!r}) have decoder {loaded.digest.hex()}"
         )
     return loaded
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuralcodec.container import MODEL_NAME
 from neuralcodec.entropy_models import TableSet
 from neuralcodec.errors import InvalidModelError, ModelNotFoundError
 from neuralcodec.exact import ExactHyperSynthesis
@@ -23,6 +25,7 @@ from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_PATH_VARIABLE = "NEURALCODEC_WEIGHTS"  # folders (os.pathsep-separated) of earlier decoders
 DEFAULT_MODEL = "msssim"
 WEIGHTS_FORMAT = 1
 
@@ -79,15 +82,6 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     )
 
 
-def load_registered_model(name: str) -> LoadedModel:
-    """Load a shipped model by registry name only: a name never resolves to a file path."""
-    if name not in available_models():
-        raise ModelNotFoundError(
-            f"model {name!r} is not installed; shipped models: {', '.join(available_models()) or 'none'}"
-        )
-    return load_model(name)
-
-
 def file_digest(path: Path) -> bytes:
     return hashlib.sha256(path.read_bytes()).digest()[:8]
 
@@ -121,6 +115,45 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
         raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
     architecture = get_architecture(state.get("architecture", DEFAULT_ARCHITECTURE))
     return architecture.load(state, state["name"], decoder_digest(state, path))
+
+
+def weights_search_path() -> list[Path]:
+    """Folders searched for the weights of decoders that are no longer shipped.
+
+    The folders listed in ``$NEURALCODEC_WEIGHTS`` (separated by ``os.pathsep``) when it is
+    set, else ``$XDG_DATA_HOME/neuralcodec/weights`` (``~/.local/share/neuralcodec/weights``).
+    """
+    listed = os.environ.get(WEIGHTS_PATH_VARIABLE)
+    if listed is not None:
+        return [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return [Path(data_home) / "neuralcodec" / "weights"]
+
+
+def decoder_file_name(name: str, digest: bytes) -> str:
+    """``NAME-DIGEST.pt``: how the weights of decoder ``digest`` of model ``name`` are filed."""
+    return f"{name}-{digest.hex()}.pt"
+
+
+def find_decoder(name: str, digest: bytes) -> LoadedModel | None:
+    """The model that decodes streams of model ``name`` with decoder ``digest``, or None.
+
+    The shipped model of that name when its decoder is ``digest``; else the weights file
+    ``decoder_file_name(name, digest)`` in the first folder of :func:`weights_search_path`
+    that has one (its digest is checked by the caller, like any other weights). ``name`` must
+    be a registry name (letters, digits, ``_``, ``-``), never a path.
+    """
+    if not MODEL_NAME.fullmatch(name) or len(digest) != 8:
+        raise ModelNotFoundError(f"{name!r} is not a model name")
+    if name in available_models():
+        shipped = load_model(name)
+        if shipped.digest == digest:
+            return shipped
+    for folder in weights_search_path():
+        path = folder / decoder_file_name(name, digest)
+        if path.is_file():
+            return load_model(path)
+    return None
 
 
 def load_transforms(transforms: HyperpriorTransforms, weights: dict, hyper: ExactHyperSynthesis) -> None:

@@ -20,6 +20,8 @@ SHARED = REPO.parent / "shared" / "datasets"
 # Subprocess tests (CLI, determinism, memory) must import this checkout's package, not whatever
 # an earlier `pip install -e` of another checkout left on the path.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+# Nor may they find decoders in the user's own weights folder (zoo.weights_search_path): none.
+os.environ["NEURALCODEC_WEIGHTS"] = ""
 
 
 @pytest.fixture(scope="session")

@@ -136,3 +136,59 @@ def test_compress_with_an_unreachable_target_says_so(make_image):
 
     with pytest.raises(TargetUnreachableError):
         neuralcodec.compress(make_image(64, 64), model="mse", target_size=10)
+
+
+def test_files_of_a_retrained_decoder_decode_once_its_earlier_weights_are_filed(
+    tiny_model, image, tmp_path, monkeypatch
+):
+    """A release that retrains a decoder ships new weights; files of the earlier one must not be lost."""
+    import torch
+
+    from neuralcodec import zoo
+
+    shipped, archive = tmp_path / "shipped", tmp_path / "archive"
+    shipped.mkdir()
+    (shipped / "tiny.pt").write_bytes(tiny_model.read_bytes())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", shipped)
+    monkeypatch.setenv(zoo.WEIGHTS_PATH_VARIABLE, str(archive))
+    zoo.load_model.cache_clear()
+    data = neuralcodec.compress(image, 50, "tiny")
+    before = np.asarray(neuralcodec.decompress(data))
+
+    state = torch.load(tiny_model, weights_only=True)  # the "retrained" release: another decoder
+    key = next(k for k in state["transforms"] if k.startswith("g_s."))
+    state["transforms"][key] = state["transforms"][key] * 0.5
+    torch.save(state, shipped / "tiny.pt")
+    zoo.load_model.cache_clear()
+    needed = zoo.decoder_file_name("tiny", zoo.file_digest(tiny_model))
+    with pytest.raises(ModelMismatchError, match=needed):
+        neuralcodec.decompress(data)
+
+    archive.mkdir()
+    (archive / needed).write_bytes(tiny_model.read_bytes())
+    assert np.array_equal(np.asarray(neuralcodec.decompress(data)), before)
+    new = neuralcodec.compress(image, 50, "tiny")  # new files use the shipped weights
+    assert neuralcodec.read_header(new).header.model_digest == zoo.load_model("tiny").digest
+    assert neuralcodec.read_header(new).header.model_digest != zoo.file_digest(tiny_model)
+    zoo.load_model.cache_clear()
+
+
+def _copy_with_other_decoder(tiny_model, path):
+    import torch
+
+    state = torch.load(tiny_model, weights_only=True)
+    state["decoder_digest"] = "00112233445566ff"
+    torch.save(state, path)
+    return path
+
+
+def test_weights_filed_under_another_decoder_s_name_are_refused(tiny_model, image, tmp_path, monkeypatch):
+    from neuralcodec import zoo
+
+    data = bytearray(neuralcodec.compress(image, 50, tiny_model))
+    data_digest = neuralcodec.read_header(bytes(data)).header.model_digest
+    other = _copy_with_other_decoder(tiny_model, tmp_path / "other.pt")
+    (tmp_path / zoo.decoder_file_name("tiny", data_digest)).write_bytes(other.read_bytes())
+    monkeypatch.setenv(zoo.WEIGHTS_PATH_VARIABLE, str(tmp_path))
+    with pytest.raises(ModelMismatchError, match="have decoder"):
+        neuralcodec.decompress(bytes(data))

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-from neuralcodec.errors import InvalidModelError
-from neuralcodec.zoo import decoder_digest, file_digest, load_model
+from neuralcodec.errors import InvalidModelError, ModelNotFoundError
+from neuralcodec.zoo import (
+    WEIGHTS_PATH_VARIABLE,
+    decoder_digest,
+    decoder_file_name,
+    file_digest,
+    find_decoder,
+    load_model,
+    weights_search_path,
+)
 
 
 def _copy_with(tiny_model, tmp_path, **entries):
@@ -31,3 +41,27 @@ def test_a_malformed_decoder_digest_is_refused(tiny_model, tmp_path, bad):
     path = _copy_with(tiny_model, tmp_path, decoder_digest=bad)
     with pytest.raises(InvalidModelError, match="decoder_digest"):
         decoder_digest(torch.load(path, weights_only=True), path)
+
+
+def test_the_weights_search_path_is_the_variable_s_folders_else_the_user_data_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(WEIGHTS_PATH_VARIABLE, os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")]))
+    assert weights_search_path() == [tmp_path / "a", tmp_path / "b"]
+    monkeypatch.delenv(WEIGHTS_PATH_VARIABLE)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert weights_search_path() == [tmp_path / "data" / "neuralcodec" / "weights"]
+
+
+def test_a_decoder_no_longer_shipped_is_found_by_name_and_digest(tiny_model, tmp_path, monkeypatch):
+    digest = file_digest(tiny_model)
+    monkeypatch.setenv(WEIGHTS_PATH_VARIABLE, os.pathsep.join([str(tmp_path / "empty"), str(tmp_path)]))
+    assert find_decoder("tiny", digest) is None
+    (tmp_path / decoder_file_name("tiny", digest)).write_bytes(tiny_model.read_bytes())
+    assert decoder_file_name("tiny", digest) == f"tiny-{digest.hex()}.pt"
+    assert find_decoder("tiny", digest).digest == digest
+    assert find_decoder("tiny", bytes(8)) is None
+
+
+@pytest.mark.parametrize("name", ["../tiny", "/etc/passwd", "", "a" * 65, "tiny.pt"])
+def test_a_decoder_is_never_looked_up_by_a_path(name):
+    with pytest.raises(ModelNotFoundError):
+        find_decoder(name, bytes(8))

@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from neuralcodec.models.registry import DEFAULT_ARCHITECTURE
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable
-from neuralcodec.zoo import WEIGHTS_FORMAT, decoder_digest
+from neuralcodec.zoo import WEIGHTS_FORMAT, decoder_digest, decoder_file_name
 
 Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
 
@@ -183,6 +184,37 @@ def _save(state: dict, out: Path) -> Path:
     return out
 
 
+def weights_decoder_digest(path: Path) -> bytes:
+    """The decoder digest of the weights file at ``path``, read now (zoo.load_model caches by path)."""
+    return decoder_digest(torch.load(path, map_location="cpu", weights_only=True), path)
+
+
+def file_replaced_decoder(previous: bytes, previous_digest: bytes, out: Path, archive: Path | None) -> None:
+    """After ``out`` was rewritten: when its decoder changed, file the weights it replaced.
+
+    Every stream names its decoder, so files written with the replaced weights need them to
+    decode. With ``archive`` they are written to ``archive/NAME-DIGEST.pt``, the name the
+    runtime's weights search path looks for (zoo.find_decoder): publish that file with the
+    release. Without it, a warning says what was lost. Nothing happens when the decoder is the same.
+    """
+    if weights_decoder_digest(out) == previous_digest:
+        return
+    name = torch.load(out, map_location="cpu", weights_only=True)["name"]
+    if archive is None:
+        print(
+            f"warning: {out} had decoder {previous_digest.hex()}; files written with it need those "
+            "weights: export again with --archive DIR to keep them",
+            file=sys.stderr,
+        )
+        return
+    filed = archive / decoder_file_name(name, previous_digest)
+    archive.mkdir(parents=True, exist_ok=True)
+    tmp = filed.with_suffix(".tmp")
+    tmp.write_bytes(previous)
+    os.replace(tmp, filed)
+    print(f"filed the replaced decoder as {filed}: publish it with the release")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("checkpoint", type=Path, help="runs/NAME/last.ckpt, or a portable folder (GPU runs)")
@@ -196,9 +228,16 @@ def main(argv: list[str] | None = None) -> None:
         help="weights file whose decoder side (g_s, exact h_s, tables) is kept verbatim, with its "
         "digest: for runs trained with --train-only encoder from those weights",
     )
+    p.add_argument(
+        "--archive",
+        type=Path,
+        help="when OUT already holds weights with another decoder, file them here as NAME-DIGEST.pt "
+        "(what decoders of earlier files look for: NEURALCODEC_WEIGHTS) before they are replaced",
+    )
     args = p.parse_args(argv)
     model, meta = load_checkpoint(args.checkpoint)
     out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
+    previous = (out.read_bytes(), weights_decoder_digest(out)) if out.is_file() else None
     if args.decoder_from:
         try:
             export_encoder(model, args.decoder_from, args.name, out, meta)
@@ -207,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         export(model, args.name, out, calibration_images(args.data, crop=args.calibration_crop), meta)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    if previous is not None:
+        file_replaced_decoder(*previous, out, args.archive)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training runs, resumes, exports and scales out (DDP with 2 local processes)."""
 
 import csv
+import hashlib
 import os
 import subprocess
 import sys
@@ -136,3 +137,26 @@ def test_encoder_only_run_exports_weights_that_share_the_parent_decoder(tmp_path
             + ["--decoder-from", str(parent)]
         )
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_an_export_that_replaces_a_decoder_files_the_replaced_weights(tmp_path, folders, capsys):
+    from neuralcodec.zoo import decoder_file_name
+
+    ckpt = str(tmp_path / "runs" / "base" / "last.ckpt")
+    out, archive = tmp_path / "unit.pt", tmp_path / "archive"
+    calibration = ["--data", str(folders[0]), "--calibration-crop", "64"]
+    export = [ckpt, "--name", "unit", "--out", str(out), *calibration]
+    train_main(args_for(tmp_path, folders, 2, name="base"))
+    export_main(export)
+    first = out.read_bytes()
+    export_main([*export, "--archive", str(archive)])  # same decoder again: nothing to file
+    assert not archive.exists()
+    train_main(args_for(tmp_path, folders, 4, name="base"))  # 2 more steps of everything
+    export_main(export)  # without --archive: warned, not filed
+    assert "--archive" in capsys.readouterr().err
+    replaced = out.read_bytes()
+    train_main(args_for(tmp_path, folders, 6, name="base"))
+    export_main([*export, "--archive", str(archive)])
+    digest = hashlib.sha256(replaced).digest()[:8]  # zoo.file_digest of the replaced weights
+    assert [p.name for p in archive.iterdir()] == [decoder_file_name("unit", digest)]
+    assert (archive / decoder_file_name("unit", digest)).read_bytes() == replaced != first
