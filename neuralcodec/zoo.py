@@ -126,7 +126,10 @@ def weights_search_path() -> list[Path]:
     listed = os.environ.get(WEIGHTS_PATH_VARIABLE)
     if listed is not None:
         return [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    try:
+        data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    except RuntimeError:  # no home directory to be found: only $NEURALCODEC_WEIGHTS can say
+        return []
     return [Path(data_home) / "neuralcodec" / "weights"]
 
 
