@@ -9,6 +9,14 @@ Full run (all 24 Kodak images, full size, every effort level):
 
     python -m benchmarks.effort --model msssim --limit 0 --crop 0 --efforts 0,1,2,3,4,5,6,7,8,9
 
+A run longer than a session (the full run takes days on a 2-core CPU): ``--rows FILE`` appends
+every encode to FILE as it finishes and a later run with the same command skips what FILE
+already holds for the same weights, crop, device and schedules; ``--max-minutes M`` starts no
+encode after M minutes. The summary covers the images measured at every quality and effort.
+
+    python -m benchmarks.effort --model mse --limit 0 --crop 0 --efforts 0,3,6,9 \
+        --full-size-efforts '' --threads 1 --rows runs/effort-mse-kodak.jsonl --max-minutes 150
+
 BD-rate is on the model's own metric (``mse`` models: PSNR; ``ms-ssim`` models: MS-SSIM in
 dB, −10·log10(1 − MS-SSIM)), from real file sizes and the images the unchanged decoder
 returns, against effort 0 with the same images and qualities. ``J`` is the model's own
@@ -35,7 +43,7 @@ import torch
 
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.metrics import compare, msssim_db
-from neuralcodec import api, codec, refine
+from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
 from neuralcodec.zoo import load_model
 
@@ -114,7 +122,74 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return rate, value
 
 
-def run(args: argparse.Namespace) -> dict:
+def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
+    """What one measured encode depends on besides image and quality; resumed rows must match it."""
+    weights = zoo.resolve_model_path(model)
+    return {
+        "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
+        "crop": crop,
+        "device": device_name(device),
+        "schedule": dataclasses.asdict(refine.SCHEDULES[effort]) if effort else None,
+    }
+
+
+def read_rows(path: Path | None) -> list[dict]:
+    """Rows saved by earlier runs (JSON lines); a line cut short by a kill is skipped."""
+    if path is None or not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def measure(
+    args: argparse.Namespace, paths: list[Path], qualities: list[float], efforts: list[int]
+) -> list[dict]:
+    """Every (image, quality, effort) encode, reusing matching rows from ``args.rows`` and appending
+    new ones to it as they finish; no new encode starts after ``args.max_minutes``."""
+    setups = {e: row_setup(args.model, args.crop, args.device, e) for e in efforts}
+    saved = {
+        (r["image"], r["quality"], r["effort"]): r
+        for r in read_rows(args.rows)
+        if r.get("effort") in setups and r.get("setup") == setups[r["effort"]]
+    }
+    if saved:
+        print(f"resuming: {len(saved)} encodes already measured in {args.rows}", flush=True)
+    if args.rows is not None:
+        args.rows.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + 60 * args.max_minutes
+    rows = []
+    for path in paths:
+        img = None
+        for q in qualities:
+            for e in efforts:
+                key = (path.name, q, e)
+                if key in saved:
+                    rows.append(saved[key])
+                    continue
+                if time.monotonic() > deadline:
+                    return rows
+                img = centre_crop(load_rgb(path), args.crop) if img is None else img
+                row = {"image": path.name, "quality": q, "effort": e, **encode_one(img, q, args.model, e)}
+                row.update(cpu=cpu_model(), threads=torch.get_num_threads(), setup=setups[e])
+                rows.append(row)
+                if args.rows is not None:
+                    with args.rows.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                print(
+                    f"{path.name} q{q:g} e{e}: {row['bpp']:.4f} bpp, {row['psnr-rgb']:.3f} dB, "
+                    f"MS-SSIM {row['ms-ssim-rgb']:.5f}, {row['encode_s']:.2f} s",
+                    flush=True,
+                )
+    return rows
+
+
+def run(args: argparse.Namespace) -> dict | None:
+    """Measure and summarise; None while no image has every quality and effort measured."""
     folder = resolve_dataset(args.dataset)
     paths = list_images(folder, args.limit or None)
     model = load_model(args.model)
@@ -122,18 +197,12 @@ def run(args: argparse.Namespace) -> dict:
     efforts = [int(e) for e in args.efforts.split(",")]
     qualities = [float(q) for q in args.qualities.split(",")]
     load_before = os.getloadavg()
-    rows = []
-    for path in paths:
-        img = centre_crop(load_rgb(path), args.crop)
-        for q in qualities:
-            for e in efforts:
-                row = {"image": path.name, "quality": q, "effort": e, **encode_one(img, q, args.model, e)}
-                rows.append(row)
-                print(
-                    f"{path.name} q{q:g} e{e}: {row['bpp']:.4f} bpp, {row['psnr-rgb']:.3f} dB, "
-                    f"MS-SSIM {row['ms-ssim-rgb']:.5f}, {row['encode_s']:.2f} s",
-                    flush=True,
-                )
+    rows = measure(args, paths, qualities, efforts)
+    measured = {(r["image"], r["quality"], r["effort"]) for r in rows}
+    complete = [p.name for p in paths if all((p.name, q, e) in measured for q in qualities for e in efforts)]
+    rows = [{k: v for k, v in r.items() if k != "setup"} for r in rows if r["image"] in complete]
+    if not complete:
+        return None
     summary = {}
     base = [r for r in rows if r["effort"] == 0]
     for e in efforts:
@@ -166,7 +235,8 @@ def run(args: argparse.Namespace) -> dict:
         "model": args.model,
         "metric": metric,
         "dataset": dataset_name(args.dataset, folder),
-        "images": [p.name for p in paths],
+        "images": complete,
+        "images_planned": len(paths),
         "crop": args.crop,
         "qualities": qualities,
         "efforts": efforts,
@@ -178,6 +248,7 @@ def run(args: argparse.Namespace) -> dict:
         "loadavg_after": os.getloadavg(),
         "note": args.note,
         "command": "python -m benchmarks.effort " + " ".join(sys.argv[1:]),
+        "setups": {str(e): row_setup(args.model, args.crop, args.device, e) for e in efforts},
         "summary": summary,
         "full_size_measured_s": full,
         "full_size_estimated_s": estimate,
@@ -217,6 +288,12 @@ def where_measured(r: dict) -> str:
     return cpu if device == "cpu" else f"GPU: {device} ({cpu})"
 
 
+def so_far(r: dict) -> str:
+    """ " (of N planned; the run goes on)" for a summary of a run not yet measured in full."""
+    planned = r.get("images_planned", len(r["images"]))
+    return "" if planned == len(r["images"]) else f" (of {planned} planned; the run goes on with --rows)"
+
+
 def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
@@ -234,7 +311,7 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
         lines += [
             f"## `{name}` ({r['metric']})",
             "",
-            f"{len(r['images'])} {dataset} images ({', '.join(r['images'])}), {crop}, qualities "
+            f"{len(r['images'])} {dataset} images{so_far(r)} ({', '.join(r['images'])}), {crop}, qualities "
             f"{', '.join(f'{q:g}' for q in r['qualities'])}. {where_measured(r)}, "
             f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
             + r["note"],
@@ -286,12 +363,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", default="", help="suffix of this run's key in effort.json (e.g. a subset)")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per 768x512 image for the default")
     parser.add_argument("--report-only", action="store_true", help="rewrite effort.md from effort.json")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        help="JSON-lines file of measured encodes: each is appended as it finishes, and a later run "
+        "with the same weights, crop, device and schedules skips those already there (a full run "
+        "spread over several sessions)",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=float("inf"),
+        help="start no encode after this long; the summary covers the images measured in full",
+    )
     args = parser.parse_args(argv)
     json_path = args.out / "effort.json"
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.report_only:
         results = run(args)
+        if results is None:
+            print(f"no image has every quality and effort measured yet; rows so far: {args.rows}")
+            return
         args.out.mkdir(parents=True, exist_ok=True)
         merged = json.loads(json_path.read_text()) if json_path.exists() else {}
         merged[args.model + args.tag] = results

@@ -39,3 +39,61 @@ def test_effort_run_writes_summary_and_report(bench_dataset: Path, tmp_path: Pat
 )
 def test_report_names_the_device_that_ran_the_encodes(device: str, expected: str):
     assert effort.where_measured({"cpu": "Zen", "threads": 2, "device": device}) == expected
+
+
+def _args(dataset: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--model", "mse", "--dataset", str(dataset), "--limit", "2", "--crop", "64", "--qualities", "20,80",
+        "--efforts", "0,1", "--full-size-efforts", "", "--threads", "1", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def _counting_encodes(monkeypatch) -> list:
+    calls = []
+    real = effort.encode_one
+    monkeypatch.setattr(effort, "encode_one", lambda *a, **k: calls.append(a[1:]) or real(*a, **k))
+    return calls
+
+
+def test_a_run_resumes_from_its_rows_and_measures_only_what_is_missing(
+    bench_dataset: Path, tmp_path: Path, monkeypatch
+):
+    out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-whole"))
+    lines = rows.read_text().splitlines()
+    assert len(lines) == 2 * 2 * 2  # images x qualities x efforts, one line each as it finished
+    rows.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # killed while writing the 4th
+    calls = _counting_encodes(monkeypatch)
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-resumed"))
+    assert len(calls) == 5
+    results = json.loads((out / "effort.json").read_text())
+    whole, resumed = results["mse-whole"], results["mse-resumed"]
+    assert resumed["images"] == whole["images"] and resumed["images_planned"] == 2
+    for key in ("bpp", "bd_rate", "j_change"):
+        assert resumed["summary"]["1"][key] == pytest.approx(whole["summary"]["1"][key])
+
+
+def test_rows_of_other_weights_are_measured_again(bench_dataset: Path, tmp_path: Path, monkeypatch):
+    out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--efforts", "0"))
+    stale = [json.loads(line) for line in rows.read_text().splitlines()]
+    for row in stale:
+        row["setup"]["weights_sha256"] = "0" * 16  # say, the encoder was retrained since
+    rows.write_text("".join(json.dumps(r) + "\n" for r in stale))
+    calls = _counting_encodes(monkeypatch)
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--efforts", "0"))
+    assert len(calls) == 2 * 2
+
+
+def test_a_time_budget_summarises_only_the_images_measured_in_full(
+    bench_dataset: Path, tmp_path: Path, capsys
+):
+    out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--max-minutes", "0"))
+    assert "no image has every quality and effort measured" in capsys.readouterr().out
+    assert not (out / "effort.json").exists() and not rows.exists()
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--limit", "1"))
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--max-minutes", "0", "--tag=-partial"))
+    partial = json.loads((out / "effort.json").read_text())["mse-partial"]
+    assert partial["images"] == ["img00.png"] and partial["images_planned"] == 2
+    assert f"1 {bench_dataset.name} images (of 2 planned" in (out / "effort.md").read_text()
