@@ -135,7 +135,10 @@ def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool =
         mode = image.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         arr = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)  # NaN (mode F) -> black
-        peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if mode == "F" and arr.max() <= 1.0:  # float samples in 0..1 (not 0..255): 1.0 is white
+            peak = 1.0
+        else:
+            peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         gray = np.clip(np.round(arr * (255.0 / peak)), 0, 255).astype(np.uint8)
         notes.append(f"input mode {mode} was coded at 8-bit precision; decodes to mode L")
         image, mode = Image.fromarray(gray, "L"), "L"

@@ -147,6 +147,15 @@ def test_float_image_with_nan_codes_without_a_warning(tiny_model):
     assert prepared.rgb[6, 6, 0] == 0 and prepared.rgb[20, 20, 0] == 100
 
 
+@pytest.mark.parametrize("peak", [1.0, 255.0])
+def test_float_images_in_unit_range_or_eight_bit_range_keep_their_brightness(peak):
+    """Mode F samples in 0..1 (the float convention) used to code as nearly black."""
+    ramp = np.linspace(0.0, 1.0, 32 * 40, dtype=np.float32).reshape(32, 40)
+    prepared = prepare(Image.fromarray(ramp * np.float32(peak)))
+    assert prepared.rgb[0, 0, 0] == 0 and prepared.rgb[-1, -1, 0] == 255
+    assert np.abs(prepared.rgb[..., 0].astype(int) - np.round(ramp * 255)).max() <= 1
+
+
 def test_alpha_section_must_be_one_whole_zlib_stream():
     import zlib
 
