@@ -82,13 +82,16 @@ def check_effort(effort: int) -> int:
 def compress_with_stats(
     image: ImageSource,
     quality: float = DEFAULT_QUALITY,
-    model: str | Path = DEFAULT_MODEL,
+    model: str | Path | LoadedModel = DEFAULT_MODEL,
     device: str = "auto",
     keep_metadata: bool = True,
     effort: int = DEFAULT_EFFORT,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[bytes, CompressStats]:
     """Compress one image; also return sizes and the model's own rate estimate.
+
+    ``model``: a shipped model's name, a weights file, or a model loaded already
+    (``zoo.load_model``, ``zoo.model_from_state``).
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
     (slower, smaller files at the same quality; the decoder is the same); ``progress(done,
@@ -119,7 +122,7 @@ def compress_with_stats(
 def compress(
     image: ImageSource,
     quality: float = DEFAULT_QUALITY,
-    model: str | Path = DEFAULT_MODEL,
+    model: str | Path | LoadedModel = DEFAULT_MODEL,
     device: str = "auto",
     effort: int = DEFAULT_EFFORT,
     *,
@@ -148,9 +151,12 @@ def compress(
     return compress_with_stats(image, quality, model, device, effort=effort)[0]
 
 
-def _load(load: Callable[[str | Path], LoadedModel], model: str | Path) -> LoadedModel:
-    """``load(model)``; a weights file that does not load (damaged, truncated, not a neuralcodec
-    model) raises InvalidModelError with a one-line message instead of torch's or pickle's own."""
+def _load(load: Callable[[str | Path], LoadedModel], model: str | Path | LoadedModel) -> LoadedModel:
+    """``load(model)``, or ``model`` itself when it is loaded already; a weights file that does not
+    load (damaged, truncated, not a neuralcodec model) raises InvalidModelError with a one-line
+    message instead of torch's or pickle's own."""
+    if isinstance(model, LoadedModel):
+        return model
     try:
         return load(model)
     except (NeuralCodecError, MemoryError):
@@ -161,7 +167,7 @@ def _load(load: Callable[[str | Path], LoadedModel], model: str | Path) -> Loade
         raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
 
 
-def model_for(header: Header, model: str | Path | None = None) -> LoadedModel:
+def model_for(header: Header, model: str | Path | LoadedModel | None = None) -> LoadedModel:
     """The loaded model a stream needs, or a clear error naming it.
 
     Without ``model``: the shipped model the header names when its decoder digest matches,
@@ -210,7 +216,7 @@ def check_pixel_limit(width: int, height: int, max_pixels: int | None) -> None:
 def decompress(
     data: bytes,
     device: str = "auto",
-    model: str | Path | None = None,
+    model: str | Path | LoadedModel | None = None,
     strip: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:

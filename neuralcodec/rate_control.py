@@ -34,6 +34,7 @@ from neuralcodec.errors import NeuralCodecError
 
 if TYPE_CHECKING:
     from neuralcodec.api import CompressStats, ImageSource
+    from neuralcodec.zoo import LoadedModel
 
 QUALITY_STEP = 0.01  # qualities are searched on this grid (what -v prints)
 MAX_PASSES = 12
@@ -107,7 +108,7 @@ def compress_to_target(
     target_size: int | None = None,
     target_psnr: float | None = None,
     target_ms_ssim: float | None = None,
-    model: str | Path | None = None,
+    model: str | Path | LoadedModel | None = None,
     device: str = "auto",
     keep_metadata: bool = True,
     effort: int = 0,

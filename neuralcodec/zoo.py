@@ -113,8 +113,14 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if state.get("format") != WEIGHTS_FORMAT:
         raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
+    return model_from_state(state, decoder_digest(state, path))
+
+
+def model_from_state(state: dict, digest: bytes) -> LoadedModel:
+    """A model from a weights file's contents already in memory (e.g. training's periodic
+    evaluation of real files); ``digest`` is the decoder identity its streams will carry."""
     architecture = get_architecture(state.get("architecture", DEFAULT_ARCHITECTURE))
-    return architecture.load(state, state["name"], decoder_digest(state, path))
+    return architecture.load(state, state["name"], digest)
 
 
 def weights_search_path() -> list[Path]:
