@@ -40,12 +40,19 @@ def learning_curve(log: Path) -> list[str]:
     """Periodic evaluation rows of a training log (estimated bpp, first Kodak images).
 
     Runs with a moving average of the weights evaluate it (what export ships) and log the raw
-    parameters too; the table then shows both, so the average's gain is read off one run.
+    parameters too; the table then shows both, so the average's gain is read off one run. Runs
+    with ``--eval-files`` add the BD-rates of real files (unbiased) in a column of their own.
     """
     rows = eval_rows(log)
     curves = [json.loads(r["eval_curve"]) for r in rows]
-    with_raw = any("raw" in c for c in curves)
-    raw_head = " raw parameters (no EMA): PSNR / MS-SSIM dB |" if with_raw else ""
+    extra = [  # (eval_curve key, column heading) of what some runs log beside the estimate
+        (key, head)
+        for key, head in (
+            ("files", " real files (`--eval-files`): PSNR / MS-SSIM dB |"),
+            ("raw", " raw parameters (no EMA): PSNR / MS-SSIM dB |"),
+        )
+        if any(key in c for c in curves)
+    ]
     lines = [
         "",
         f"## Learning curve (`{log.parent.name}`)",
@@ -54,16 +61,18 @@ def learning_curve(log: Path) -> list[str]:
         "(evaluation only; never trained on):",
         "",
         "| step | wall min | BD-rate PSNR | BD-rate MS-SSIM dB | estimated bpp at levels 0 … max |"
-        + raw_head,
-        "|---|---|---|---|---|" + ("---|" if with_raw else ""),
+        + "".join(head for _, head in extra),
+        "|---|---|---|---|---|" + "---|" * len(extra),
     ]
     for r, curve in zip(rows, curves, strict=True):
         bpp = ", ".join(f"{b:.3f}" for b in curve["bpp"])
-        raw = curve.get("raw")
-        raw_cell = f" {pct(raw['bd_psnr'])} / {pct(raw['bd_ms-ssim'])} |" if raw else " — |"
+        cells = "".join(
+            f" {pct(curve[key]['bd_psnr'])} / {pct(curve[key]['bd_ms-ssim'])} |" if key in curve else " — |"
+            for key, _ in extra
+        )
         lines.append(
             f"| {r['step']} | {float(r['wall_s']) / 60:.0f} | {r['eval_bd_psnr']} % | "
-            f"{r['eval_bd_msssim']} % | {bpp} |" + (raw_cell if with_raw else "")
+            f"{r['eval_bd_msssim']} % | {bpp} |" + cells
         )
     return lines
 

@@ -105,15 +105,19 @@ class InMemoryCrops:
         """A float batch in [0, 1], shape (size, 3, crop, crop)."""
         return to_unit_float(self.batch_uint8(size))
 
-    def batch_uint8(self, size: int) -> torch.Tensor:
-        """A uint8 batch, shape (size, 3, crop, crop): 4x fewer bytes to copy to a GPU than floats."""
+    def batch_uint8(self, size: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """A uint8 batch, shape (size, 3, crop, crop): 4x fewer bytes to copy to a GPU than floats.
+
+        ``rng`` draws the crops instead of the training stream, which it leaves untouched.
+        """
+        rng = self.rng if rng is None else rng
         out = np.empty((size, self.crop, self.crop, 3), dtype=np.uint8)
         for i in range(size):
-            img = self.images[self.rng.integers(len(self.images))]
-            top = self.rng.integers(img.shape[0] - self.crop + 1)
-            left = self.rng.integers(img.shape[1] - self.crop + 1)
+            img = self.images[rng.integers(len(self.images))]
+            top = rng.integers(img.shape[0] - self.crop + 1)
+            left = rng.integers(img.shape[1] - self.crop + 1)
             patch = img[top : top + self.crop, left : left + self.crop]
-            out[i] = patch[:, ::-1] if self.rng.random() < 0.5 else patch
+            out[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 

@@ -120,12 +120,17 @@ def shipped_transforms(model: TrainableHyperprior) -> dict[str, torch.Tensor]:
 
 def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tensor, meta: dict) -> Path:
     """Write the weights file atomically; ``images`` calibrate h_s. Returns the path."""
+    return _save(weights_state(model, name, images, meta), out)
+
+
+def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, meta: dict) -> dict:
+    """What a weights file of ``model`` holds (see the module docstring); ``images`` calibrate h_s."""
     model.entropy_bottleneck.update(force=True)
     exact = quantize_hyper_synthesis(model.transforms.h_s, calibration_z(model, images))
     transforms = {k: v for k, v in shipped_transforms(model).items() if not k.startswith("h_s.")}
     eb_state = {k: v for k, v in model.entropy_bottleneck.state_dict().items() if not k.startswith("_")}
     table = scale_table()
-    state = {
+    return {
         "format": WEIGHTS_FORMAT,
         "architecture": DEFAULT_ARCHITECTURE,
         "name": name,
@@ -138,7 +143,6 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
         "entropy_bottleneck": eb_state,
         "meta": meta,
     }
-    return _save(state, out)
 
 
 def _is_encoder_key(key: str) -> bool:

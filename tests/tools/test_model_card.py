@@ -110,3 +110,18 @@ def test_learning_curve_shows_the_raw_parameters_of_an_ema_run(tmp_path):
     plain = tmp_path / "runs" / "plain" / "log.csv"
     training_log(plain, 100, -45.0)
     assert not any("raw parameters" in line for line in tool.learning_curve(plain))
+
+
+def test_learning_curve_shows_real_file_bd_rates_where_a_run_measured_them(tmp_path):
+    tool = load_tool()
+    log = tmp_path / "runs" / "files-v1" / "log.csv"
+    log.parent.mkdir(parents=True)
+    files = {"bd_psnr": -29.5, "bd_ms-ssim": -49.25, "bpp": [0.21, 0.52]}
+    with log.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
+        writer.writerow([100, 60, -31.0, -51.0, json.dumps({"bpp": [0.2, 0.5]})])  # before --eval-files
+        writer.writerow([200, 120, -31.5, -51.5, json.dumps({"bpp": [0.2, 0.5], "files": files})])
+    lines = tool.learning_curve(log)
+    assert "real files (`--eval-files`)" in lines[-4]
+    assert lines[-2].endswith("| — |") and lines[-1].endswith("| -29.5 % / -49.2 % |")

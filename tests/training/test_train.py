@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -160,3 +161,11 @@ def test_an_export_that_replaces_a_decoder_files_the_replaced_weights(tmp_path, 
     digest = hashlib.sha256(replaced).digest()[:8]  # zoo.file_digest of the replaced weights
     assert [p.name for p in archive.iterdir()] == [decoder_file_name("unit", digest)]
     assert (archive / decoder_file_name("unit", digest)).read_bytes() == replaced != first
+
+
+def test_eval_files_logs_real_file_bd_rates_beside_the_estimate(tmp_path, folders):
+    train_main([*args_for(tmp_path, folders, 3, name="files"), "--eval-files"])
+    rows = list(csv.DictReader(open(tmp_path / "runs" / "files" / "log.csv")))
+    logged = json.loads(rows[-1]["eval_curve"])
+    assert len(logged["files"]["bpp"]) == len(logged["bpp"]) == 4
+    assert {"bd_psnr", "bd_ms-ssim"} <= set(logged["files"])
