@@ -9,11 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["compress", "compress_with_stats", "decompress", "read_header", "available_models", "__version__"]
+__all__ = [
+    "compress",
+    "compress_with_stats",
+    "decompress",
+    "read_header",
+    "available_models",
+    "load_model",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from neuralcodec.api import compress, compress_with_stats, decompress, read_header
-    from neuralcodec.zoo import available_models
+    from neuralcodec.zoo import available_models, load_model
 
 _LAZY = {
     "compress": "neuralcodec.api",
@@ -21,6 +29,7 @@ _LAZY = {
     "decompress": "neuralcodec.api",
     "read_header": "neuralcodec.api",
     "available_models": "neuralcodec.zoo",
+    "load_model": "neuralcodec.zoo",
 }
 
 

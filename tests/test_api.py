@@ -195,9 +195,7 @@ def test_weights_filed_under_another_decoder_s_name_are_refused(tiny_model, imag
 
 
 def test_a_model_loaded_once_serves_compress_and_decompress(tiny_model, image):
-    from neuralcodec.zoo import load_model
-
-    loaded = load_model(tiny_model)
+    loaded = neuralcodec.load_model(tiny_model)
     data = neuralcodec.compress(image, 50, loaded)
     assert data == neuralcodec.compress(image, 50, tiny_model)
     assert np.array_equal(
