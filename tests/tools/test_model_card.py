@@ -33,6 +33,17 @@ def training_log(path: Path, step: int, bd_msssim: float) -> None:
         log.writerow([step, 600, -5.0, bd_msssim, json.dumps({"bpp": [0.15, 0.4, 0.9]})])
 
 
+def eval_log(path: Path, rows: list[tuple[int, float, float, dict]]) -> Path:
+    """A training log with evaluation rows (step, BD PSNR, BD MS-SSIM, eval_curve) only."""
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
+        for step, bd_psnr, bd_msssim, curve in rows:
+            writer.writerow([step, 0.6 * step, bd_psnr, bd_msssim, json.dumps(curve)])
+    return path
+
+
 def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     tool = load_tool()
     weights, results = tmp_path / "weights", tmp_path / "results"
@@ -97,13 +108,10 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
 
 def test_learning_curve_shows_the_raw_parameters_of_an_ema_run(tmp_path):
     tool = load_tool()
-    log = tmp_path / "runs" / "ema-v1" / "log.csv"
-    log.parent.mkdir(parents=True)
     raw = {"bd_psnr": -30.25, "bd_ms-ssim": -50.0, "bpp": [0.2, 0.5]}
-    with log.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
-        writer.writerow([100, 60, -31.0, -51.0, json.dumps({"bpp": [0.2, 0.5], "raw": raw})])
+    log = eval_log(
+        tmp_path / "runs" / "ema-v1" / "log.csv", [(100, -31.0, -51.0, {"bpp": [0.2, 0.5], "raw": raw})]
+    )
     lines = tool.learning_curve(log)
     assert "raw parameters (no EMA)" in lines[-3]
     assert lines[-1].endswith("| -30.2 % / -50.0 % |")
@@ -114,14 +122,11 @@ def test_learning_curve_shows_the_raw_parameters_of_an_ema_run(tmp_path):
 
 def test_learning_curve_shows_real_file_bd_rates_where_a_run_measured_them(tmp_path):
     tool = load_tool()
-    log = tmp_path / "runs" / "files-v1" / "log.csv"
-    log.parent.mkdir(parents=True)
     files = {"bd_psnr": -29.5, "bd_ms-ssim": -49.25, "bpp": [0.21, 0.52]}
-    with log.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "wall_s", "eval_bd_psnr", "eval_bd_msssim", "eval_curve"])
-        writer.writerow([100, 60, -31.0, -51.0, json.dumps({"bpp": [0.2, 0.5]})])  # before --eval-files
-        writer.writerow([200, 120, -31.5, -51.5, json.dumps({"bpp": [0.2, 0.5], "files": files})])
-    lines = tool.learning_curve(log)
+    rows = [
+        (100, -31.0, -51.0, {"bpp": [0.2, 0.5]}),
+        (200, -31.5, -51.5, {"bpp": [0.2, 0.5], "files": files}),
+    ]
+    lines = tool.learning_curve(eval_log(tmp_path / "runs" / "files-v1" / "log.csv", rows))
     assert "real files (`--eval-files`)" in lines[-4]
     assert lines[-2].endswith("| — |") and lines[-1].endswith("| -29.5 % / -49.2 % |")
