@@ -128,6 +128,24 @@ def _z_index(model: LoadedModel, rows: int, cols: int) -> np.ndarray:
     return np.repeat(np.arange(model.config.N), rows * cols)
 
 
+def z_offsets(model: LoadedModel) -> Tensor:
+    """The model's per-channel ẑ offsets as a (1, N, 1, 1) float64 tensor (exact dyadic)."""
+    return torch.from_numpy(model.z_offsets).view(1, -1, 1, 1)
+
+
+def z_symbols(model: LoadedModel, z: Tensor) -> np.ndarray:
+    """The z symbols the coder writes for z (1, N, rows, cols): round(z − offset), clamped into
+    the z tables, flattened in (channel, row, column) order."""
+    rows, cols = z.shape[2:]
+    symbols = torch.round(z.double() - z_offsets(model)).flatten().numpy().astype(np.int64)
+    return model.z_tables.clamp(symbols, _z_index(model, rows, cols))
+
+
+def z_values(model: LoadedModel, symbols: np.ndarray, rows: int, cols: int) -> Tensor:
+    """ẑ = symbol + offset of its channel: (1, N, rows, cols) float64, exact dyadic numbers."""
+    return torch.from_numpy(symbols.astype(np.float64)).view(1, -1, rows, cols) + z_offsets(model)
+
+
 def band_parameters(model: LoadedModel, z_hat: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
     """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus context."""
     a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
@@ -172,8 +190,8 @@ def encode_latents(
     """
     rows, cols = z.shape[2:]
     z_index = _z_index(model, rows, cols)
-    z_sym = model.z_tables.clamp(torch.round(z).flatten().numpy().astype(np.int64), z_index)
-    z_hat = torch.from_numpy(z_sym.astype(np.float64)).view(1, -1, rows, cols)
+    z_sym = z_symbols(model, z)
+    z_hat = z_values(model, z_sym, rows, cols)
     z_bits = table_bits(z_sym, z_index, model.z_tables)
     streams = LatentStreams(
         z=encode_groups(z_sym, z_index, model.z_tables), estimated_bits=z_bits, table_bits=z_bits
@@ -230,7 +248,7 @@ def decode_latents(
     if len(y) != band_count(height, band_rows):
         raise ValueError(f"expected {band_count(height, band_rows)} y streams, got {len(y)}")
     z_sym = decode_groups(z, _z_index(model, rows, cols), model.z_tables)
-    z_hat = torch.from_numpy(z_sym.astype(np.float64)).view(1, -1, rows, cols)
+    z_hat = z_values(model, z_sym, rows, cols)
     y_hat = torch.empty((1, model.config.M, rows * 4, cols * 4), dtype=torch.float32)
     for band, r0 in enumerate(range(0, rows, band_rows)):
         r1 = min(rows, r0 + band_rows)

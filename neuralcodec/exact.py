@@ -67,14 +67,19 @@ class ExactLayer:
 
 
 class ExactHyperSynthesis:
-    """h_s in integer arithmetic: ẑ (integers) -> (scales, means) as exact dyadic float64."""
+    """h_s in integer arithmetic: ẑ -> (scales, means) as exact dyadic float64.
 
-    def __init__(self, layers: list[ExactLayer]) -> None:
+    ẑ must be a multiple of 2^-``input_shift`` (integers when it is 0) with |ẑ| < 2^(20 -
+    input_shift): the input is then the integer activation ẑ·2^input_shift, exact like the rest.
+    """
+
+    def __init__(self, layers: list[ExactLayer], input_shift: int = 0) -> None:
         self.layers = layers
+        self.input_shift = input_shift
 
     def __call__(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        x = z_hat.detach().to("cpu", torch.float64)
-        shift_in = 0
+        shift_in = self.input_shift
+        x = z_hat.detach().to("cpu", torch.float64) * 2.0**shift_in
         for i, layer in enumerate(self.layers):
             acc = layer.accumulate(x)
             total_shift = layer.weight_shift + shift_in
@@ -92,12 +97,12 @@ class ExactHyperSynthesis:
         return [layer.to_dict() for layer in self.layers]
 
     @classmethod
-    def from_state_dict(cls, state: list[dict]) -> ExactHyperSynthesis:
-        return cls([ExactLayer.from_dict(d) for d in state])
+    def from_state_dict(cls, state: list[dict], input_shift: int = 0) -> ExactHyperSynthesis:
+        return cls([ExactLayer.from_dict(d) for d in state], input_shift)
 
     def to_float_module_weights(self) -> list[tuple[Tensor, Tensor]]:
         """(weight, bias) in float, to resume training from exported weights."""
-        out, shift_in = [], 0
+        out, shift_in = [], self.input_shift
         for layer in self.layers:
             total = layer.weight_shift + shift_in
             out.append((layer.weight * 2.0**-layer.weight_shift, layer.bias * 2.0**-total))
@@ -105,16 +110,19 @@ class ExactHyperSynthesis:
         return out
 
 
-def quantize_hyper_synthesis(h_s: nn.Sequential, calibration_z: Tensor) -> ExactHyperSynthesis:
-    """Integer version of a float h_s (conv/deconv layers separated by ReLU).
+def quantize_hyper_synthesis(
+    h_s: nn.Sequential, calibration_z: Tensor, input_shift: int = 0
+) -> ExactHyperSynthesis:
+    """Integer version of a float h_s (conv/deconv layers separated by ReLU) for inputs that are
+    multiples of 2^-``input_shift``.
 
     Activation shifts are chosen from the largest activation seen on ``calibration_z``
-    (rounded z of real images), with 16x headroom before clamping kicks in.
+    (quantised z of real images), with 16x headroom before clamping kicks in.
     """
     convs = [m for m in h_s if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     layers: list[ExactLayer] = []
     x_float = calibration_z.double()
-    shift_in = 0
+    shift_in = input_shift
     for i, m in enumerate(convs):
         w = m.weight.detach().double()
         b = m.bias.detach().double()
@@ -148,4 +156,4 @@ def quantize_hyper_synthesis(h_s: nn.Sequential, calibration_z: Tensor) -> Exact
             )
         )
         shift_in = output_shift
-    return ExactHyperSynthesis(layers)
+    return ExactHyperSynthesis(layers, input_shift)

@@ -15,9 +15,10 @@ whose means and scales come from the float h_s.
 
 Guarantees:
 
-- **Decodable, as intended.** The result is z already rounded (clamped to the z tables)
-  and y = μ_exact + k, where μ_exact are the exact integer hyper-synthesis means that the
-  coder and decoder compute from that ẑ and k the intended (table-clamped) symbols, so
+- **Decodable, as intended.** The result is ẑ already quantised (symbols clamped to the z
+  tables, plus the model's z offsets) and y = μ_exact + k, where μ_exact are the exact
+  integer hyper-synthesis means that the coder and decoder compute from that ẑ and k the
+  intended (table-clamped) symbols, so
   ``codec.encode_latents`` codes exactly k and the unchanged decoder rebuilds exactly ŷ.
 - **Never worse.** Candidates are scored with hard rounding, exact means, the integer
   tables' bits and the uint8 output of g_s (float32; bf16 where the codec uses it), and
@@ -187,6 +188,8 @@ class _ImageRefiner:
         _, inverse_gain = self.t.gains(level_t)
         self.inverse_gain = inverse_gain.detach().float()
         self.z_rate = ZTableRate(model.z_tables, device)
+        # z is refined in symbol units (ẑ − offset, integers when rounded); h_s takes ẑ.
+        self.z_offsets = codec.z_offsets(model)
 
     # -- pieces ---------------------------------------------------------------------------
     def _distortion(self, x_hat: Tensor, x: Tensor) -> Tensor:
@@ -230,7 +233,7 @@ class _ImageRefiner:
             """(λ·D, bits) of the window for core z values ``z_c`` and ŷ(y window, means)."""
             z_win = z_ctx.clone()
             z_win[zc] = z_c
-            scales, means = self.t.split_params(self.t.h_s(z_win).float())
+            scales, means = self.t.split_params(self.t.h_s(z_win + self.z_offsets.to(dev).float()).float())
             scales, means = scales[hs_crop], means[hs_crop]
             y_win = y_ctx.clone()
             y_win[yc] = y_var
@@ -249,7 +252,7 @@ class _ImageRefiner:
             z_win = z_ctx.clone()
             z_win[zc] = torch.round(self.z_rate.clamp(z_var))
             z_hard = z_win.cpu().double()
-            scales, means = self.model.hyper_synthesis(z_hard)
+            scales, means = self.model.hyper_synthesis(z_hard + self.z_offsets)
             scales, means = scales[hs_crop], means[hs_crop]
             index = scale_indexes(scales.flatten().numpy(), self.model.scale_table)
             y_win = y_ctx.clone()
@@ -328,8 +331,9 @@ def refine_latents(
 
     ``x``: the images ``codec.analyse`` saw (floats (B, 3, H, W) in [0, 1] or uint8
     (B, H, W, 3), unpadded); ``y``, ``z``: its outputs. Returns float32 CPU tensors of the same
-    shapes: z holds integers inside the z tables and y = μ_exact + k, except where keeping
-    the analysis output was best (then the coder rounds exactly as at effort 0).
+    shapes: z holds ẑ (symbols inside the z tables plus the model's z offsets) and
+    y = μ_exact + k, except where keeping the analysis output was best (then the coder rounds
+    exactly as at effort 0).
     ``progress(done, total)`` is called after every iteration. ``schedule``, for measurement
     (benchmarks/refine_schedules.py), replaces the schedule of ``effort``.
     """
@@ -347,7 +351,8 @@ def refine_latents(
         if progress is not None:
             progress(done, total)
 
-    y_out, z_out = y.detach().clone().float().cpu(), z.detach().clone().float().cpu()
+    offsets = codec.z_offsets(model).float()
+    y_out, z_out = y.detach().clone().float().cpu(), z.detach().float().cpu() - offsets
     with torch.inference_mode(False), torch.enable_grad():
         for b in range(batch):
             refiner = _ImageRefiner(
@@ -356,4 +361,4 @@ def refine_latents(
             gen = torch.Generator().manual_seed(SEED)  # per image: batching does not change bytes
             for window in windows:
                 refiner.refine_window(window, sched, gen, tick)
-    return y_out, z_out
+    return y_out, z_out + offsets  # symbol + offset: exact in float32, as the coder rounds it

@@ -27,7 +27,9 @@ from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_PATH_VARIABLE = "NEURALCODEC_WEIGHTS"  # folders (os.pathsep-separated) of earlier decoders
 DEFAULT_MODEL = "msssim"
-WEIGHTS_FORMAT = 1
+WEIGHTS_FORMAT = 2  # what export writes; 2 added the z offsets (ẑ on a grid centred on the z medians)
+READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
+Z_OFFSET_BITS = 8  # z offsets are stored as integers in units of 2^-8
 
 
 @dataclass
@@ -42,6 +44,7 @@ class LoadedModel:
     z_tables: TableSet
     y_tables: TableSet
     scale_table: np.ndarray
+    z_offsets: np.ndarray  # float64 (N,): ẑ = z symbol + offset of its channel (docs/FORMAT.md)
     meta: dict
     architecture: str = DEFAULT_ARCHITECTURE  # the registry entry that codes with this model
     _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
@@ -111,8 +114,11 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     """Load (once per process) a shipped model by name, or a weights file by path."""
     path = resolve_model_path(name_or_path)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") != WEIGHTS_FORMAT:
-        raise ModelNotFoundError(f"{path} is not a neuralcodec weights file of format {WEIGHTS_FORMAT}")
+    if state.get("format") not in READABLE_WEIGHTS_FORMATS:
+        raise ModelNotFoundError(
+            f"{path} is not a neuralcodec weights file of format "
+            f"{' or '.join(map(str, READABLE_WEIGHTS_FORMATS))}"
+        )
     return model_from_state(state, decoder_digest(state, path))
 
 

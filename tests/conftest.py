@@ -30,6 +30,13 @@ def tiny_model() -> Path:
     return FIXTURES / "tiny.pt"
 
 
+@pytest.fixture(scope="session", params=["tiny.pt", "tiny-offsets.pt"])
+def tiny_models(request) -> Path:
+    """tiny.pt, then tiny-offsets.pt: the same network, its ẑ on the integers (weights format 1)
+    and on a grid offset per channel (format 2)."""
+    return FIXTURES / request.param
+
+
 @pytest.fixture
 def image() -> np.ndarray:
     return synthetic_image(64, 96, seed=1)

@@ -51,3 +51,20 @@ def test_intermediate_sums_stay_below_two_to_the_53(tiny_model):
         assert layer.weight.abs().max() < 2**WEIGHT_BITS
         taps = layer.weight[0].numel() if not layer.transposed else layer.weight[:, 0].numel()
         assert taps * 2**WEIGHT_BITS * ACTIVATION_MAX + layer.bias.abs().max() < 2**53
+
+
+def test_inputs_on_a_dyadic_grid_are_exact_and_track_the_float_network(tiny_model):
+    """Weights format 2 feeds ẑ = k + offset (multiples of 2^-8): the first layer takes ẑ·2^8."""
+    from neuralcodec.exact import quantize_hyper_synthesis
+
+    h_s = copy.deepcopy(load_model(tiny_model).transforms.h_s).double()
+    z = torch.randint(-6, 7, (1, h_s[0].in_channels, 6, 5)).double() + torch.tensor(0.375)
+    exact = quantize_hyper_synthesis(h_s, z, input_shift=8)
+    scales, means = exact(z)
+    ref_scales, ref_means = h_s(z).chunk(2, dim=1)
+    tol = 1e-3 * float(max(ref_scales.abs().max(), ref_means.abs().max())) + 1e-3
+    assert (scales - ref_scales).abs().max() < tol and (means - ref_means).abs().max() < tol
+    shift = exact.layers[-1].weight_shift + exact.layers[-2].output_shift
+    assert torch.equal(scales * 2.0**shift, (scales * 2.0**shift).round())
+    for (_w, b), layer in zip(exact.to_float_module_weights(), [m for m in h_s if hasattr(m, "bias")]):
+        assert torch.allclose(b, layer.bias, atol=1e-3)

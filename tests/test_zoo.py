@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ from neuralcodec.zoo import (
     load_model,
     weights_search_path,
 )
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _copy_with(tiny_model, tmp_path, **entries):
@@ -65,3 +68,30 @@ def test_a_decoder_no_longer_shipped_is_found_by_name_and_digest(tiny_model, tmp
 def test_a_decoder_is_never_looked_up_by_a_path(name):
     with pytest.raises(ModelNotFoundError):
         find_decoder(name, bytes(8))
+
+
+def test_format_1_weights_code_z_on_the_integers(tiny_model):
+    model = load_model(tiny_model)
+    assert not model.z_offsets.any() and model.hyper_synthesis.input_shift == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"z_offsets": torch.full((16,), 200, dtype=torch.int32)},  # beyond ±1/2
+        {"z_offsets": torch.zeros(3, dtype=torch.int32)},  # not one per channel
+        {"z_offset_bits": 40},
+    ],
+)
+def test_malformed_z_offsets_are_refused(tmp_path, change):
+    state = torch.load(FIXTURES / "tiny-offsets.pt", weights_only=True)
+    path = tmp_path / "w.pt"
+    torch.save({**state, **change}, path)
+    with pytest.raises(InvalidModelError, match="z offsets"):
+        load_model(path)
+
+
+def test_weights_of_an_unknown_format_are_refused(tiny_model, tmp_path):
+    path = _copy_with(tiny_model, tmp_path, format=3)
+    with pytest.raises(ModelNotFoundError, match="format 1 or 2"):
+        load_model(path)

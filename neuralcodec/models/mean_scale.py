@@ -3,7 +3,30 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, Architecture, register
+
+
+def z_offsets(state: dict, tables, channels: int, name: str = "weights file") -> tuple[np.ndarray, int]:
+    """(per-channel offsets of ẑ as float64, their fractional bits) from a weights file.
+
+    Format 1 has none (all 0, on the integers). The offsets must lie in [-1/2, 1/2] and keep
+    every value a z table can code within the exact hyper-synthesis' input range.
+    """
+    from neuralcodec.errors import InvalidModelError
+    from neuralcodec.exact import ACTIVATION_BITS
+
+    if "z_offsets" not in state:
+        return np.zeros(channels), 0
+    bits = int(state.get("z_offset_bits", -1))
+    units = state["z_offsets"].numpy().astype(np.int64)
+    if not 0 <= bits <= 12 or units.shape != (channels,) or np.abs(units).max(initial=0) > 2**bits // 2:
+        raise InvalidModelError(f"{name}: malformed z offsets")
+    reach = np.maximum(np.abs(tables.offsets), np.abs(tables.offsets + tables.lengths - 1)) + 1
+    if reach.max(initial=0) >= 2 ** (ACTIVATION_BITS - bits):
+        raise InvalidModelError(f"{name}: z tables wider than the exact hyper-synthesis takes")
+    return units / 2.0**bits, bits
 
 
 def load(state: dict, name: str, digest: bytes):
@@ -15,7 +38,9 @@ def load(state: dict, name: str, digest: bytes):
 
     config = HyperpriorConfig(**state["config"])
     transforms = HyperpriorTransforms(config)
-    hyper = ExactHyperSynthesis.from_state_dict(state["h_s_exact"])
+    z_tables = TableSet.from_dict(state["z_tables"])
+    offsets, offset_bits = z_offsets(state, z_tables, config.N, name)
+    hyper = ExactHyperSynthesis.from_state_dict(state["h_s_exact"], offset_bits)
     load_transforms(transforms, state["transforms"], hyper)
     transforms.eval().requires_grad_(False)
     return LoadedModel(
@@ -24,9 +49,10 @@ def load(state: dict, name: str, digest: bytes):
         config=config,
         transforms=transforms,
         hyper_synthesis=hyper,
-        z_tables=TableSet.from_dict(state["z_tables"]),
+        z_tables=z_tables,
         y_tables=TableSet.from_dict(state["y_tables"]),
         scale_table=state["scale_table"].numpy(),
+        z_offsets=offsets,
         meta=state.get("meta", {}),
         architecture=DEFAULT_ARCHITECTURE,
     )

@@ -1,9 +1,10 @@
 """Training checkpoint -> compact inference weights (+ what is needed to resume training).
 
 The file holds: the conv transforms and gains (fp16, gains fp32), h_s in exact integer
-form (see neuralcodec.exact), integer probability tables for z (from CompressAI's
-EntropyBottleneck) and for y (quantised Gaussians over a fixed scale table), and the
-EntropyBottleneck's own parameters so training can resume from the exported file.
+form (see neuralcodec.exact), the per-channel offsets of the grid ẑ lives on, integer
+probability tables for z on that grid (from CompressAI's EntropyBottleneck) and for y
+(quantised Gaussians over a fixed scale table), and the EntropyBottleneck's own parameters
+so training can resume from the exported file.
 """
 
 from __future__ import annotations
@@ -19,36 +20,48 @@ import numpy as np
 import torch
 
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
-from neuralcodec.exact import quantize_hyper_synthesis
+from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable
-from neuralcodec.zoo import WEIGHTS_FORMAT, decoder_digest, decoder_file_name
+from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, decoder_digest, decoder_file_name, load_transforms
 
 Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
 
 
+def z_offsets(model: TrainableHyperprior) -> torch.Tensor:
+    """Per-channel ẑ offsets in units of 2^-Z_OFFSET_BITS (int32, within ±1/2): the fractional
+    part of each channel's median, which is where training's evaluation quantises z
+    (CompressAI: ẑ = round(z − median) + median). Coding z on that grid instead of the
+    integers costs the hyper-synthesis nothing it did not learn, and saves a lot at low rates."""
+    medians = model.entropy_bottleneck.quantiles.detach().double()[:, 0, 1]
+    fraction = medians - torch.round(medians)
+    return torch.round(fraction * 2**Z_OFFSET_BITS).to(torch.int32)
+
+
 @torch.no_grad()
-def z_tables(model: TrainableHyperprior) -> TableSet:
-    """Per-channel integer pmfs of the hyper-latent on the integer grid (ẑ = round(z))."""
+def z_tables(model: TrainableHyperprior, offsets: torch.Tensor) -> TableSet:
+    """Per-channel integer pmfs of the hyper-latent symbols k, whose values are ẑ = k + offset
+    (``offsets`` in units of 2^-Z_OFFSET_BITS)."""
     eb = model.entropy_bottleneck
-    q = eb.quantiles.detach().float()[:, 0, :]
-    lo = torch.floor(q[:, 0]).long() - Z_TAIL_MARGIN
-    hi = torch.ceil(q[:, 2]).long() + Z_TAIL_MARGIN
-    pmfs, offsets = [], []
+    q = eb.quantiles.detach().double()[:, 0, :]
+    shift = offsets.double() / 2**Z_OFFSET_BITS
+    lo = torch.floor(q[:, 0] - shift).long() - Z_TAIL_MARGIN
+    hi = torch.ceil(q[:, 2] - shift).long() + Z_TAIL_MARGIN
+    pmfs, symbol_offsets = [], []
     for c in range(q.shape[0]):
-        k = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float32)
-        grid = torch.zeros(q.shape[0], 1, len(k))
-        grid[c, 0] = k
+        values = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float64) + shift[c]
+        grid = torch.zeros(q.shape[0], 1, len(values))
+        grid[c, 0] = values.float()
         lower = eb._logits_cumulative(grid - 0.5, stop_gradient=True)[c, 0].double()
         upper = eb._logits_cumulative(grid + 0.5, stop_gradient=True)[c, 0].double()
         cdf_lo, cdf_hi = torch.sigmoid(lower), torch.sigmoid(upper)
         cdf_lo[0], cdf_hi[-1] = 0.0, 1.0  # fold the tails into the end bins
         pmfs.append((cdf_hi - cdf_lo).clamp_min(0).numpy())
-        offsets.append(int(lo[c]))
-    return TableSet.from_pmfs(pmfs, offsets)
+        symbol_offsets.append(int(lo[c]))
+    return TableSet.from_pmfs(pmfs, symbol_offsets)
 
 
 def calibration_images(data_dir: Path, count: int = 16, crop: int = 256) -> torch.Tensor:
@@ -57,13 +70,14 @@ def calibration_images(data_dir: Path, count: int = 16, crop: int = 256) -> torc
 
 
 @torch.no_grad()
-def calibration_z(model: TrainableHyperprior, images: torch.Tensor) -> torch.Tensor:
-    """Rounded hyper-latents of ``images`` at every gain level."""
+def calibration_z(model: TrainableHyperprior, images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Quantised hyper-latents ẑ of ``images`` at every gain level, on the grid of ``offsets``."""
     t = model.transforms
+    shift = (offsets.float() / 2**Z_OFFSET_BITS).view(1, -1, 1, 1)
     zs = []
     for level in np.linspace(0, t.config.levels - 1, 4):
         gain, _ = t.gains(torch.full((images.shape[0],), float(level)))
-        zs.append(torch.round(t.h_a(t.g_a(images) * gain)))
+        zs.append(torch.round(t.h_a(t.g_a(images) * gain) - shift) + shift)
     return torch.cat(zs)
 
 
@@ -79,8 +93,23 @@ def training_meta(history: list[dict]) -> dict:
     }
 
 
+def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
+    """Fill ``model`` from exported inference weights (any readable format); returns their
+    training history. h_s comes back from its integer form."""
+    exported = torch.load(path, map_location="cpu", weights_only=True)
+    hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"], int(exported.get("z_offset_bits", 0)))
+    load_transforms(model.transforms, exported["transforms"], hyper)
+    model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
+    return list(exported.get("meta", {}).get("history", []))
+
+
 def load_checkpoint(path: Path) -> tuple[TrainableHyperprior, dict]:
-    """The model in a training checkpoint (or portable folder), and the metadata its card needs."""
+    """The model in a training checkpoint, portable folder or exported weights file (to export
+    it again in the current weights format), and the metadata its card needs."""
+    if path.suffix == ".pt" and path.is_file():
+        config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+        model = TrainableHyperprior(HyperpriorConfig(**config), bf16=False)
+        return model.eval(), training_meta(load_exported(model, path))
     if is_portable(path):
         state, manifest = load_portable(path)
         model = TrainableHyperprior(HyperpriorConfig(**manifest["run"]["config"]), bf16=False)
@@ -126,7 +155,10 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
 def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, meta: dict) -> dict:
     """What a weights file of ``model`` holds (see the module docstring); ``images`` calibrate h_s."""
     model.entropy_bottleneck.update(force=True)
-    exact = quantize_hyper_synthesis(model.transforms.h_s, calibration_z(model, images))
+    offsets = z_offsets(model)
+    exact = quantize_hyper_synthesis(
+        model.transforms.h_s, calibration_z(model, images, offsets), input_shift=Z_OFFSET_BITS
+    )
     transforms = {k: v for k, v in shipped_transforms(model).items() if not k.startswith("h_s.")}
     eb_state = {k: v for k, v in model.entropy_bottleneck.state_dict().items() if not k.startswith("_")}
     table = scale_table()
@@ -137,7 +169,9 @@ def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, m
         "config": model.transforms.config.to_dict(),
         "transforms": transforms,
         "h_s_exact": exact.state_dict(),
-        "z_tables": z_tables(model).to_dict(),
+        "z_tables": z_tables(model, offsets).to_dict(),
+        "z_offsets": offsets,
+        "z_offset_bits": Z_OFFSET_BITS,
         "scale_table": torch.from_numpy(table),
         "y_tables": gaussian_tables(table).to_dict(),
         "entropy_bottleneck": eb_state,
@@ -221,7 +255,12 @@ def file_replaced_decoder(previous: bytes, previous_digest: bytes, out: Path, ar
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("checkpoint", type=Path, help="runs/NAME/last.ckpt, or a portable folder (GPU runs)")
+    p.add_argument(
+        "checkpoint",
+        type=Path,
+        help="runs/NAME/last.ckpt, a portable folder (GPU runs), or a weights file to export again "
+        "in the current weights format",
+    )
     p.add_argument("--name", required=True, help="model name, e.g. msssim")
     p.add_argument("--out", type=Path, help="default: neuralcodec/weights/NAME.pt")
     p.add_argument("--data", type=Path, default=Path("../shared/datasets/train"), help="calibration images")

@@ -27,15 +27,14 @@ from tqdm import tqdm
 from neuralcodec.codec import cpu_has_fast_bf16
 from neuralcodec.codec import resolve_device as codec_resolve_device
 from neuralcodec.errors import DeviceUnavailableError
-from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.training.data import InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve, load_eval_images
+from neuralcodec.training.export import load_exported
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.training.step import Optimisers, training_step
-from neuralcodec.zoo import load_transforms
 
 # λ of the lowest and highest quality level. The low ends sit below the published bmshj2018 ones
 # because a briefly trained model spends more bits at a given λ; these reach ~0.1-0.15 bpp on Kodak.
@@ -156,15 +155,6 @@ def split_parameters(model: torch.nn.Module, train_only: str = "all"):
         return main, []
     aux = [p for n, p in model.named_parameters() if n not in main_names]
     return main, aux
-
-
-def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
-    """Start from exported inference weights; returns their training history."""
-    exported = torch.load(path, map_location="cpu", weights_only=True)
-    hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"])
-    load_transforms(model.transforms, exported["transforms"], hyper)
-    model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
-    return list(exported.get("meta", {}).get("history", []))
 
 
 def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_size: int, device) -> dict:
