@@ -102,7 +102,8 @@ def evaluate(model, images: list[torch.Tensor], levels: list[float], jpeg: dict,
     """Estimated RD points of the model at ``levels`` and BD-rates vs ``jpeg``.
 
     Rates are the training model's likelihoods of its eval-mode latents: cheap, and somewhat
-    optimistic against real files (see :func:`evaluate_files`).
+    optimistic against real files, by what headers and whole ANS words cost (see
+    :func:`evaluate_files`).
     """
 
     def measure(x: torch.Tensor, level: float) -> tuple[float, torch.Tensor]:

@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also measure real .nc files at every evaluation (the model exported in memory, coded "
         "and decoded by the runtime; about 1.5 s per image and level on a CPU): logged as "
-        "eval_curve key 'files', unbiased where the estimate is 0.5-1.3 points optimistic",
+        "eval_curve key 'files', headers and ANS words included, which the estimate leaves out",
     )
     p.add_argument(
         "--init",
