@@ -181,6 +181,8 @@ def kept_learning_curves(card: Path, new_runs: set[str]) -> list[str]:
     kept, keep = [], False
     for line in card.read_text().splitlines():
         if line.startswith("## "):
+            while kept and kept[-1] == "":  # one blank line between sections, however often rewritten
+                kept.pop()
             run = line.split("`")[1] if line.startswith("## Learning curve (`") else None
             keep = run is not None and run not in new_runs
             if keep:

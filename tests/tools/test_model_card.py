@@ -104,6 +104,12 @@ def test_card_lists_every_run_and_its_learning_curve(tmp_path, monkeypatch):
     assert held_out_row.split("|")[1].strip().startswith("-")  # fewer bits than JPEG on PSNR
     assert (tmp_path / "curves" / "unit.png").stat().st_size > 0
     assert "## Learning curves" in card and "(../curves/unit.png)" in card
+    # writing the card again from the same files changes nothing (kept sections do not grow)
+    tool.main(
+        ["unit", "--results", str(results), "--anchors", str(tmp_path / "none"), "--notes", "shipped because"]
+        + ["--held-out", str(held_out)]
+    )
+    assert (weights / "unit.md").read_text() == card
 
 
 def test_learning_curve_shows_the_raw_parameters_of_an_ema_run(tmp_path):
