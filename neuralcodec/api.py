@@ -103,7 +103,10 @@ def compress_with_stats(
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
     architecture = get_architecture(loaded.architecture)
-    streams = architecture.encode(loaded, prepared.rgb[None], q, device, effort=effort, progress=progress)[0]
+    gray = prepared.mode in (ColorMode.L, ColorMode.LA)
+    streams = architecture.encode(
+        loaded, prepared.rgb[None], q, device, effort=effort, progress=progress, gray_output=gray
+    )[0]
     sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
     if prepared.alpha is not None:
         sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))

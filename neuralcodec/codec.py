@@ -225,17 +225,21 @@ def encode_batch(
     device="auto",
     effort: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    gray_output: bool = False,
 ) -> list[LatentStreams]:
     """Encode same-sized images: floats (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
 
     ``effort`` > 0 refines the latents of these images (neuralcodec.refine) before coding;
-    ``progress(done, total)`` is called as refinement proceeds.
+    ``progress(done, total)`` is called as refinement proceeds; ``gray_output``: the files
+    will be decoded to grayscale, so refinement measures distortion there.
     """
     y, z = analyse(model, x, quality, device)
     if effort:
         from neuralcodec.refine import refine_latents
 
-        y, z = refine_latents(model, x, y, z, quality, effort, device, progress=progress)
+        y, z = refine_latents(
+            model, x, y, z, quality, effort, device, progress=progress, gray_output=gray_output
+        )
     return [encode_latents(model, y[i : i + 1], z[i : i + 1]) for i in range(y.shape[0])]
 
 

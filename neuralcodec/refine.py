@@ -7,6 +7,8 @@ rate–distortion objective at the λ of the chosen quality,
     J = λ·D(x, g_s(ŷ·inverse_gain)) + (bits(ẑ) + bits(ŷ | ẑ)) / pixels,
 
 D = MSE·255² for "mse" models and 1 − MS-SSIM for "ms-ssim" models (neuralcodec.msssim),
+measured on the image as it will be shown: for a grayscale file (``gray_output``) that is the
+rounded mean of the decoded channels, which is all the decoder outputs,
 with stochastic Gumbel annealing (SGA, Yang, Bamler & Mandt 2020): each latent is softly
 rounded to floor or ceil of its residual by a Gumbel-softmax whose temperature is annealed
 towards hard rounding, and Adam follows the gradient. Rates: z under the model's integer z
@@ -176,8 +178,10 @@ class _ImageRefiner:
         z: Tensor,
         level: float,
         device: torch.device,
+        gray_output: bool = False,
     ) -> None:
         self.model = model
+        self.gray_output = gray_output
         self.t = model.transforms_on(device)
         self.pixels = pixels
         self.y, self.z = y, z
@@ -192,7 +196,19 @@ class _ImageRefiner:
         self.z_offsets = codec.z_offsets(model)
 
     # -- pieces ---------------------------------------------------------------------------
+    def _shown(self, x_hat: Tensor) -> Tensor:
+        """The decoded image as the decoder outputs it, from g_s's float output: uint8 levels
+        (as floats in [0, 1]), and for a grayscale file the rounded mean of the channels."""
+        levels = torch.round(x_hat.clamp(0, 1) * 255.0)
+        if self.gray_output:
+            levels = torch.round(levels.mean(dim=1, keepdim=True))
+        return levels / 255.0
+
     def _distortion(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        """D of a decoded window against the input window (float, differentiable); for a
+        grayscale file on the channels' mean (the input's channels are equal)."""
+        if self.gray_output:
+            x_hat, x = x_hat.mean(dim=1, keepdim=True), x[:, :1]
         if self.metric == "mse":
             return (x_hat - x).pow(2).mean() * 255.0**2
         if self.metric == "ms-ssim":
@@ -263,7 +279,7 @@ class _ImageRefiner:
             with codec.fast_math(dev):  # g_s as the decoder runs it
                 g_in = (y_exact.to(dev) * self.inverse_gain).contiguous(memory_format=torch.channels_last)
                 x_hat = self.t.g_s(g_in).float()[pix_crop]
-            dist = float(self._distortion(torch.round(x_hat.clamp(0, 1) * 255.0) / 255.0, x))
+            dist = float(self._distortion(self._shown(x_hat), x))
             z_core = z_hard[zc]
             zs = z_core.flatten().numpy().astype(np.int64)
             z_index = np.repeat(np.arange(z_core.shape[1]), z_core.shape[2] * z_core.shape[3])
@@ -326,6 +342,7 @@ def refine_latents(
     device: str | torch.device = "auto",
     progress: Callable[[int, int], None] | None = None,
     schedule: Schedule | None = None,
+    gray_output: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Refined (y, z) for ``codec.encode_latents``; see the module docstring for guarantees.
 
@@ -335,7 +352,9 @@ def refine_latents(
     y = μ_exact + k, except where keeping the analysis output was best (then the coder rounds
     exactly as at effort 0).
     ``progress(done, total)`` is called after every iteration. ``schedule``, for measurement
-    (benchmarks/refine_schedules.py), replaces the schedule of ``effort``.
+    (benchmarks/refine_schedules.py), replaces the schedule of ``effort``. ``gray_output``: the
+    file will be decoded to grayscale (the rounded mean of the channels), so distortion is
+    measured there.
     """
     sched = schedule if schedule is not None else schedule_for(effort)
     dev = codec.resolve_device(device)
@@ -356,7 +375,7 @@ def refine_latents(
     with torch.inference_mode(False), torch.enable_grad():
         for b in range(batch):
             refiner = _ImageRefiner(
-                model, _pixel_reader(x, b), y_out[b : b + 1], z_out[b : b + 1], level, dev
+                model, _pixel_reader(x, b), y_out[b : b + 1], z_out[b : b + 1], level, dev, gray_output
             )
             gen = torch.Generator().manual_seed(SEED)  # per image: batching does not change bytes
             for window in windows:

@@ -79,6 +79,26 @@ def test_refinement_lowers_the_objective_of_a_trained_model(make_image):
     assert objective(model, img, streams, QUALITY) < objective(model, img, encode(model, img, 0), QUALITY)
 
 
+def test_grayscale_files_refine_against_the_gray_image_they_decode_to(tiny_model, make_image):
+    """A grayscale file decodes to the rounded mean of the decoded channels: the distortion
+    refinement scores is that image's, not the RGB one's (which also counts colour errors that
+    the file never shows)."""
+    from PIL import Image
+
+    gray = Image.fromarray(make_image(48, 64, seed=5)).convert("L")
+    refine.TRACE = []
+    try:
+        data = neuralcodec.compress(gray, QUALITY, tiny_model, effort=2)
+        trace = list(refine.TRACE)
+    finally:
+        refine.TRACE = None
+    decoded = neuralcodec.decompress(data, model=tiny_model)
+    assert decoded.mode == "L"
+    error = np.asarray(decoded, dtype=np.float64) - np.asarray(gray, dtype=np.float64)
+    mse = float((error**2).mean())
+    assert any(t[3] == pytest.approx(mse, rel=1e-6) for t in trace), (mse, [t[3] for t in trace])
+
+
 def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     model = load_model(tiny_model)
     a, b = make_image(64, 64, seed=4), make_image(64, 64, seed=5)

@@ -28,7 +28,7 @@ def test_unknown_architectures_get_a_clear_error(tmp_path, tiny_model):
 def test_a_new_architecture_plugs_in_without_touching_the_api(tmp_path, tiny_model, make_image):
     calls = []
 
-    def encode(model, x, quality, device="auto", effort=0, progress=None):
+    def encode(model, x, quality, device="auto", effort=0, progress=None, gray_output=False):
         calls.append("encode")
         return codec.encode_batch(model, x, quality, device, effort=effort, progress=progress)
 

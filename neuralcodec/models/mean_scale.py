@@ -58,10 +58,14 @@ def load(state: dict, name: str, digest: bytes):
     )
 
 
-def encode(model, x, quality: float, device="auto", effort: int = 0, progress=None) -> list:
+def encode(
+    model, x, quality: float, device="auto", effort: int = 0, progress=None, gray_output: bool = False
+) -> list:
     from neuralcodec import codec
 
-    return codec.encode_batch(model, x, quality, device, effort=effort, progress=progress)
+    return codec.encode_batch(
+        model, x, quality, device, effort=effort, progress=progress, gray_output=gray_output
+    )
 
 
 def decode(model, streams: list, quality: float, height: int, width: int, device="auto", band_rows: int = 16):

@@ -22,11 +22,13 @@ class Architecture:
     """What the codec needs from an architecture.
 
     ``load(state, name, digest)`` builds the loaded model from a weights file's tensors;
-    ``encode(model, x, quality, device, effort=, progress=)`` turns a batch of same-sized images
-    into one set of entropy-coded streams each (``.z``, ``.y``: the container's Z and Y
-    sections); ``decode(model, streams, quality, height, width, device, band_rows)`` turns them
-    back into a uint8 (B, 3, H, W) batch. Decoding must rebuild exactly the latents the encoder
-    coded, on any machine.
+    ``encode(model, x, quality, device, effort=, progress=, gray_output=)`` turns a batch of
+    same-sized images into one set of entropy-coded streams each (``.z``, ``.y``: the
+    container's Z and Y sections; ``gray_output``: the files will be decoded to grayscale, the
+    rounded mean of the decoded channels, which an encoder that optimises may measure);
+    ``decode(model, streams, quality, height, width, device, band_rows)`` turns them back into
+    a uint8 (B, 3, H, W) batch. Decoding must rebuild exactly the latents the encoder coded, on
+    any machine.
     """
 
     name: str
