@@ -147,27 +147,13 @@ def expected_size(prefix: bytes | bytearray) -> int | None:
     reader of a pipe or a device stops there and ``unpack`` reports the problem, instead of
     reading an endless stream into memory (``ncodec info /dev/zero``).
     """
-    n = len(prefix)
-    if bytes(prefix[:4]) != MAGIC[: min(n, 4)]:
+    try:
+        raw = _read_header(bytes(prefix))
+    except _Truncated as short:
+        return short.needed
+    except InvalidInputError:
         return None
-    if n < 7:
-        return 7
-    if prefix[4] != FORMAT_VERSION or not 1 <= prefix[6] <= MAX_NAME:
-        return None
-    fixed_end = 7 + prefix[6] + 8 + _FIXED.size
-    if n < fixed_end:
-        return fixed_end
-    (count,) = struct.unpack_from(">H", prefix, fixed_end - 2)
-    if count > MAX_SECTIONS:
-        return None
-    table_end = fixed_end + _SECTION.size * count + 8
-    if n < table_end:
-        return table_end
-    (header_crc,) = struct.unpack_from(">I", prefix, table_end - 8)
-    if zlib.crc32(prefix[: table_end - 8]) != header_crc:
-        return None
-    lengths = (struct.unpack_from(">I", prefix, fixed_end + _SECTION.size * i + 1)[0] for i in range(count))
-    return table_end + sum(lengths)
+    return raw.end + sum(n for _, n in raw.sections)
 
 
 def read_stream(stream) -> bytes:
@@ -184,24 +170,48 @@ def read_stream(stream) -> bytes:
         data += block
 
 
+class _Truncated(InvalidInputError):
+    """The data ends before the field being read; ``needed`` bytes would reach its end."""
+
+    def __init__(self, what: str, needed: int) -> None:
+        super().__init__(f"truncated file: ends inside the {what}")
+        self.needed = needed
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
-            raise InvalidInputError(f"truncated file: ends inside the {what}")
+            raise _Truncated(what, self.pos + n)
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
 
-def unpack(data: bytes) -> Container:
-    """Parse and validate a whole ``.nc`` file."""
-    r = _Reader(data)
-    if r.take(len(MAGIC), "magic") != MAGIC:
+@dataclass
+class _RawHeader:
+    """The header fields as stored, read up to and including the header checksum."""
+
+    flags: int
+    name: bytes
+    digest: bytes
+    fixed: tuple[int, int, int, float, int, int]  # width, height, mode, quality, band rows, count
+    sections: list[tuple[int, int]]  # (type, length), unchecked
+    payload_crc: int
+    end: int  # offset of the payload
+
+
+def _read_header(data: bytes) -> _RawHeader:
+    """Read the header and section table and check what a stream reader can trust them by:
+    magic, version, name length, section count and header checksum. Raises ``_Truncated``
+    (with the size needed) where ``data`` ends first, InvalidInputError for the rest."""
+    if data[: len(MAGIC)] != MAGIC[: min(len(data), len(MAGIC))]:
         raise InvalidInputError("not a neuralcodec file (bad magic bytes)")
-    version, flags, name_len = struct.unpack(">BBB", r.take(3, "header"))
+    r = _Reader(data)
+    r.take(len(MAGIC) + 3, "header")
+    version, flags, name_len = data[len(MAGIC) : len(MAGIC) + 3]
     if version < FORMAT_VERSION:
         raise InvalidInputError(
             f"file uses .nc format version {version}, written by an older neuralcodec; this build reads "
@@ -214,37 +224,44 @@ def unpack(data: bytes) -> Container:
         )
     if not 1 <= name_len <= MAX_NAME:
         raise InvalidInputError("corrupt header: bad model name length")
-    raw_name = r.take(name_len, "header")
+    name = r.take(name_len, "header")
     digest = r.take(8, "header")
-    width, height, mode, quality, band_rows, count = _FIXED.unpack(r.take(_FIXED.size, "header"))
-    if count > MAX_SECTIONS:
+    fixed = _FIXED.unpack(r.take(_FIXED.size, "header"))
+    if fixed[-1] > MAX_SECTIONS:
         raise InvalidInputError("corrupt header: too many sections")
-    sections_meta = [_SECTION.unpack(r.take(_SECTION.size, "section table")) for _ in range(count)]
+    sections = [_SECTION.unpack(r.take(_SECTION.size, "section table")) for _ in range(fixed[-1])]
     header_crc, payload_crc = struct.unpack(">II", r.take(8, "header checksum"))
     if zlib.crc32(data[: r.pos - 8]) != header_crc:
         raise InvalidInputError("corrupt header: checksum mismatch")
+    return _RawHeader(flags, name, digest, fixed, sections, payload_crc, r.pos)
+
+
+def unpack(data: bytes) -> Container:
+    """Parse and validate a whole ``.nc`` file."""
+    raw = _read_header(data)
+    width, height, mode, quality, band_rows, _ = raw.fixed
     try:
-        name = raw_name.decode("ascii")
+        name = raw.name.decode("ascii")
         color = ColorMode(mode)
-        kinds = [SectionType(k) for k, _ in sections_meta]
+        kinds = [SectionType(k) for k, _ in raw.sections]
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidInputError(f"corrupt header: {exc}") from exc
-    header = Header(name, digest, width, height, color, quality, band_rows, flags)
+    header = Header(name, raw.digest, width, height, color, quality, band_rows, raw.flags)
     check_header_fields(header)
     check_layout(header, kinds)
-    total = sum(n for _, n in sections_meta)
-    remaining = len(data) - r.pos
+    total = sum(n for _, n in raw.sections)
+    remaining = len(data) - raw.end
     if total > remaining:
         raise InvalidInputError(f"truncated file: {remaining} payload bytes, header announces {total}")
     if total < remaining:
         raise InvalidInputError(  # no count: a reader of a stream stops one byte past the end
-            f"corrupt file: unexpected bytes after the payload (the header announces {r.pos + total} bytes)"
+            f"corrupt file: unexpected bytes after the payload (the header announces {raw.end + total} bytes)"
         )
-    payload = data[r.pos :]
-    if zlib.crc32(payload) != payload_crc:
+    payload = data[raw.end :]
+    if zlib.crc32(payload) != raw.payload_crc:
         raise InvalidInputError("corrupt payload: checksum mismatch")
     sections, pos = [], 0
-    for kind, (_, n) in zip(kinds, sections_meta):
+    for kind, (_, n) in zip(kinds, raw.sections):
         sections.append((kind, payload[pos : pos + n]))
         pos += n
     return Container(header, sections)

@@ -189,3 +189,22 @@ def test_a_stream_is_read_up_to_one_byte_past_the_file_and_no_further():
     damaged[-20:-16] = b"\xff\xff\xff\xff"
     stream = _Endless(bytes(damaged)[:60])
     assert len(read_stream(stream)) <= 60  # a damaged header's lengths are not trusted
+
+
+def test_expected_size_and_unpack_read_the_header_alike():
+    """Every proper prefix of a file asks for more bytes and is truncated for ``unpack``; a prefix
+    that ``unpack`` refuses for anything else stops a stream reader (``expected_size`` is None)."""
+    from neuralcodec.container import expected_size
+
+    data = pack(sample())
+    for n in range(len(data)):
+        assert expected_size(data[:n]) > n
+        with pytest.raises(InvalidInputError, match="truncated"):
+            unpack(data[:n])
+    header_end = len(data) - sum(len(d) for _, d in sample().sections)
+    for i in (0, 4, 6, header_end - 9, header_end - 5):  # magic, version, name length, table, CRC
+        damaged = bytearray(data)
+        damaged[i] ^= 0xFF
+        assert expected_size(damaged) is None
+        with pytest.raises(InvalidInputError, match="magic|version|name length|checksum|sections"):
+            unpack(bytes(damaged))
