@@ -148,7 +148,7 @@ def expected_size(prefix: bytes | bytearray) -> int | None:
     reading an endless stream into memory (``ncodec info /dev/zero``).
     """
     try:
-        raw = _read_header(bytes(prefix))
+        raw = _read_header(prefix)
     except _Truncated as short:
         return short.needed
     except InvalidInputError:
@@ -179,10 +179,10 @@ class _Truncated(InvalidInputError):
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | bytearray) -> None:
         self.data, self.pos = data, 0
 
-    def take(self, n: int, what: str) -> bytes:
+    def take(self, n: int, what: str) -> bytes | bytearray:
         if self.pos + n > len(self.data):
             raise _Truncated(what, self.pos + n)
         out = self.data[self.pos : self.pos + n]
@@ -197,21 +197,20 @@ class _RawHeader:
     flags: int
     name: bytes
     digest: bytes
-    fixed: tuple[int, int, int, float, int, int]  # width, height, mode, quality, band rows, count
-    sections: list[tuple[int, int]]  # (type, length), unchecked
+    fixed: tuple[int, int, int, float, int]  # width, height, mode, quality, band rows
+    sections: list[tuple[int, int]]  # (type, length) as the table lists them, unchecked
     payload_crc: int
     end: int  # offset of the payload
 
 
-def _read_header(data: bytes) -> _RawHeader:
+def _read_header(data: bytes | bytearray) -> _RawHeader:
     """Read the header and section table and check what a stream reader can trust them by:
     magic, version, name length, section count and header checksum. Raises ``_Truncated``
     (with the size needed) where ``data`` ends first, InvalidInputError for the rest."""
     if data[: len(MAGIC)] != MAGIC[: min(len(data), len(MAGIC))]:
         raise InvalidInputError("not a neuralcodec file (bad magic bytes)")
     r = _Reader(data)
-    r.take(len(MAGIC) + 3, "header")
-    version, flags, name_len = data[len(MAGIC) : len(MAGIC) + 3]
+    version, flags, name_len = r.take(len(MAGIC) + 3, "header")[len(MAGIC) :]
     if version < FORMAT_VERSION:
         raise InvalidInputError(
             f"file uses .nc format version {version}, written by an older neuralcodec; this build reads "
@@ -226,20 +225,20 @@ def _read_header(data: bytes) -> _RawHeader:
         raise InvalidInputError("corrupt header: bad model name length")
     name = r.take(name_len, "header")
     digest = r.take(8, "header")
-    fixed = _FIXED.unpack(r.take(_FIXED.size, "header"))
-    if fixed[-1] > MAX_SECTIONS:
+    *fixed, count = _FIXED.unpack(r.take(_FIXED.size, "header"))
+    if count > MAX_SECTIONS:
         raise InvalidInputError("corrupt header: too many sections")
-    sections = [_SECTION.unpack(r.take(_SECTION.size, "section table")) for _ in range(fixed[-1])]
+    sections = [_SECTION.unpack(r.take(_SECTION.size, "section table")) for _ in range(count)]
     header_crc, payload_crc = struct.unpack(">II", r.take(8, "header checksum"))
     if zlib.crc32(data[: r.pos - 8]) != header_crc:
         raise InvalidInputError("corrupt header: checksum mismatch")
-    return _RawHeader(flags, name, digest, fixed, sections, payload_crc, r.pos)
+    return _RawHeader(flags, name, digest, tuple(fixed), sections, payload_crc, r.pos)
 
 
 def unpack(data: bytes) -> Container:
     """Parse and validate a whole ``.nc`` file."""
     raw = _read_header(data)
-    width, height, mode, quality, band_rows, _ = raw.fixed
+    width, height, mode, quality, band_rows = raw.fixed
     try:
         name = raw.name.decode("ascii")
         color = ColorMode(mode)
