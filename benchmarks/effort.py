@@ -13,6 +13,9 @@ A run longer than a session (the full run takes days on a 2-core CPU): ``--rows 
 every encode to FILE as it finishes and a later run with the same command skips what FILE
 already holds for the same weights, crop, device and schedules; ``--max-minutes M`` starts no
 encode after M minutes. The summary covers the images measured at every quality and effort.
+With ``--rows``, the rows that ``<out>/effort.json`` keeps for the images measured in full count
+too (same setup, CPU model and thread count), so a fresh clone resumes where the last committed
+summary stopped.
 
     python -m benchmarks.effort --model mse --limit 0 --crop 0 --efforts 0,3,6,9 \
         --full-size-efforts '' --threads 1 --rows runs/effort-mse-kodak.jsonl --max-minutes 150
@@ -146,19 +149,46 @@ def read_rows(path: Path | None) -> list[dict]:
     return rows
 
 
+def stored_rows(json_path: Path) -> list[dict]:
+    """The rows an ``effort.json`` keeps (every section's, each with the setup its section
+    recorded for its effort), so that a run whose ``--rows`` file is gone (a fresh clone)
+    resumes from what earlier runs committed."""
+    if not json_path.exists():
+        return []
+    rows = []
+    for section in json.loads(json_path.read_text()).values():
+        setups = section.get("setups", {})
+        rows += [
+            {**r, "setup": setups[str(r["effort"])]}
+            for r in section.get("rows", [])
+            if str(r["effort"]) in setups
+        ]
+    return rows
+
+
 def measure(
     args: argparse.Namespace, paths: list[Path], qualities: list[float], efforts: list[int]
 ) -> list[dict]:
     """Every (image, quality, effort) encode, reusing matching rows from ``args.rows`` and appending
-    new ones to it as they finish; no new encode starts after ``args.max_minutes``."""
+    new ones to it as they finish; no new encode starts after ``args.max_minutes``.
+
+    With ``args.rows``, the rows ``args.out/effort.json`` keeps are reused too when they were
+    measured with the same setup on the same CPU model and thread count (their timings then
+    compare); without it, everything is measured afresh."""
     setups = {e: row_setup(args.model, args.crop, args.device, e) for e in efforts}
+    here = {"cpu": cpu_model(), "threads": torch.get_num_threads()}
+    committed = [
+        r
+        for r in (stored_rows(args.out / "effort.json") if args.rows is not None else [])
+        if all(r.get(k) == v for k, v in here.items())
+    ]
     saved = {
         (r["image"], r["quality"], r["effort"]): r
-        for r in read_rows(args.rows)
+        for r in committed + read_rows(args.rows)
         if r.get("effort") in setups and r.get("setup") == setups[r["effort"]]
     }
     if saved:
-        print(f"resuming: {len(saved)} encodes already measured in {args.rows}", flush=True)
+        print(f"resuming: {len(saved)} encodes already measured (in {args.rows} or effort.json)", flush=True)
     if args.rows is not None:
         args.rows.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + 60 * args.max_minutes
@@ -175,7 +205,7 @@ def measure(
                     return rows
                 img = centre_crop(load_rgb(path), args.crop) if img is None else img
                 row = {"image": path.name, "quality": q, "effort": e, **encode_one(img, q, args.model, e)}
-                row.update(cpu=cpu_model(), threads=torch.get_num_threads(), setup=setups[e])
+                row.update(**here, setup=setups[e])
                 rows.append(row)
                 if args.rows is not None:
                     with args.rows.open("a") as f:
@@ -367,8 +397,9 @@ def main(argv: list[str] | None = None) -> None:
         "--rows",
         type=Path,
         help="JSON-lines file of measured encodes: each is appended as it finishes, and a later run "
-        "with the same weights, crop, device and schedules skips those already there (a full run "
-        "spread over several sessions)",
+        "with the same weights, crop, device and schedules skips those already there, and those "
+        "effort.json keeps from the same CPU model and thread count (a full run spread over "
+        "several sessions)",
     )
     parser.add_argument(
         "--max-minutes",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import effort
 
@@ -63,11 +64,12 @@ def test_a_run_resumes_from_its_rows_and_measures_only_what_is_missing(
     lines = rows.read_text().splitlines()
     assert len(lines) == 2 * 2 * 2  # images x qualities x efforts, one line each as it finished
     rows.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # killed while writing the 4th
+    whole = json.loads((out / "effort.json").read_text())["mse-whole"]
+    (out / "effort.json").unlink()  # resume from the rows file alone
     calls = _counting_encodes(monkeypatch)
     effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-resumed"))
     assert len(calls) == 5
-    results = json.loads((out / "effort.json").read_text())
-    whole, resumed = results["mse-whole"], results["mse-resumed"]
+    resumed = json.loads((out / "effort.json").read_text())["mse-resumed"]
     assert resumed["images"] == whole["images"] and resumed["images_planned"] == 2
     for key in ("bpp", "bd_rate", "j_change"):
         assert resumed["summary"]["1"][key] == pytest.approx(whole["summary"]["1"][key])
@@ -80,6 +82,9 @@ def test_rows_of_other_weights_are_measured_again(bench_dataset: Path, tmp_path:
     for row in stale:
         row["setup"]["weights_sha256"] = "0" * 16  # say, the encoder was retrained since
     rows.write_text("".join(json.dumps(r) + "\n" for r in stale))
+    kept = json.loads((out / "effort.json").read_text())
+    kept["mse"]["setups"]["0"]["weights_sha256"] = "0" * 16  # and so do the committed rows
+    (out / "effort.json").write_text(json.dumps(kept))
     calls = _counting_encodes(monkeypatch)
     effort.main(_args(bench_dataset, out, "--rows", str(rows), "--efforts", "0"))
     assert len(calls) == 2 * 2
@@ -97,3 +102,25 @@ def test_a_time_budget_summarises_only_the_images_measured_in_full(
     partial = json.loads((out / "effort.json").read_text())["mse-partial"]
     assert partial["images"] == ["img00.png"] and partial["images_planned"] == 2
     assert f"1 {bench_dataset.name} images (of 2 planned" in (out / "effort.md").read_text()
+
+
+def test_a_fresh_clone_resumes_from_the_rows_effort_json_keeps(
+    bench_dataset: Path, tmp_path: Path, monkeypatch
+):
+    out = tmp_path / "results"
+    effort.main(_args(bench_dataset, out, "--rows", str(tmp_path / "lost.jsonl"), "--efforts", "0"))
+    (tmp_path / "lost.jsonl").unlink()  # runs/ is not committed: a fresh clone has no rows file
+    calls = _counting_encodes(monkeypatch)
+    effort.main(_args(bench_dataset, out, "--rows", str(tmp_path / "new.jsonl"), "--tag=-more"))
+    assert len(calls) == 2 * 2  # only effort 1: the effort-0 rows came from effort.json
+    assert {c[2] for c in calls} == {1}
+    calls.clear()
+    effort.main(_args(bench_dataset, out, "--tag=-fresh"))  # without --rows: measured afresh
+    assert len(calls) == 2 * 2 * 2
+    calls.clear()
+    threads = torch.get_num_threads()
+    try:
+        effort.main(_args(bench_dataset, out, "--rows", str(tmp_path / "n2.jsonl"), "--threads", "2"))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == 2 * 2 * 2  # another thread count: the timings would not compare
