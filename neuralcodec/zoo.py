@@ -86,20 +86,26 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 
 
 def file_digest(path: Path) -> bytes:
-    return hashlib.sha256(path.read_bytes()).digest()[:8]
+    return bytes_digest(path.read_bytes())
 
 
-def decoder_digest(state: dict, path: Path) -> bytes:
+def bytes_digest(data: bytes) -> bytes:
+    """The first 8 bytes of the SHA-256 of ``data`` (a weights file's contents)."""
+    return hashlib.sha256(data).digest()[:8]
+
+
+def decoder_digest(state: dict, path: Path, data: bytes | None = None) -> bytes:
     """The 8 bytes that name the decoder side of a weights file, written into every stream.
 
     A file's own ``decoder_digest`` entry (16 hex digits) when it has one: weights whose
     encoder was retrained against an unchanged decoder carry their parent's identity, so
     files written with either decode with both. Otherwise the first 8 bytes of the SHA-256
-    of the weights file.
+    of the weights file: of ``data``, its bytes, when given (e.g. a blob from git history;
+    ``path`` then only names it in errors), else of the file at ``path``.
     """
     stored = state.get("decoder_digest")
     if stored is None:
-        return file_digest(path)
+        return file_digest(path) if data is None else bytes_digest(data)
     try:
         digest = bytes.fromhex(stored) if isinstance(stored, str) else b""
     except ValueError:
