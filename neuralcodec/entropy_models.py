@@ -198,7 +198,13 @@ def gaussian_bits(symbols: np.ndarray, scales: np.ndarray) -> float:
     return float(-torch.log2((upper - lower).clamp_min(1e-12)).sum())
 
 
+def symbol_bits(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> np.ndarray:
+    """-log2 of each symbol's probability in its integer table (float64, the shape of ``symbols``);
+    ``symbols`` must lie inside their tables (``TableSet.clamp``)."""
+    counts = tables.counts[tables.starts[index] + symbols - tables.offsets[index]]
+    return -(np.log2(counts) - PRECISION)
+
+
 def table_bits(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> float:
     """-log2 of the integer tables' probabilities (what ANS can reach)."""
-    counts = tables.counts[tables.starts[index] + symbols - tables.offsets[index]]
-    return float(-(np.log2(counts) - PRECISION).sum())
+    return float(symbol_bits(symbols, index, tables).sum())

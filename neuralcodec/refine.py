@@ -11,7 +11,10 @@ measured on the image as it will be shown: for a grayscale file (``gray_output``
 rounded mean of the decoded channels, which is all the decoder outputs,
 with stochastic Gumbel annealing (SGA, Yang, Bamler & Mandt 2020): each latent is softly
 rounded to floor or ceil of its residual by a Gumbel-softmax whose temperature is annealed
-towards hard rounding, and Adam follows the gradient. Rates: z under the model's integer z
+towards hard rounding, and Adam follows the gradient. Then rounds of greedy rounding
+(neuralcodec.greedy_rounding) move single residuals of ŷ to the neighbouring integer where a
+quadratic model of J, from one gradient and a curvature estimate, predicts a drop; efforts 1
+and 2 are greedy rounding alone. Rates: z under the model's integer z
 tables (neuralcodec.rate.ZTableRate, exact at integers), y under the discretised Gaussian
 whose means and scales come from the float h_s.
 
@@ -28,7 +31,8 @@ Guarantees:
   than the ANS streams' word rounding. So on the model's objective (real file bits, the
   decoded image), effort > 0 never ends above effort 0 for an image that refines in one
   window, up to ANS's own inefficiency with these tables (well under 0.1 %).
-- **Deterministic.** The Gumbel noise comes from a generator with a fixed seed: the same
+- **Deterministic.** The Gumbel noise and the curvature estimate's random signs come from a
+  generator with a fixed seed: the same
   input, quality, effort, machine and thread count give the same bytes.
 - **Bounded memory.** An image whose padded size is at most ``SINGLE_WINDOW_PIXELS``
   refines in one window (every Kodak image does). Larger images refine tile by tile:
@@ -53,6 +57,7 @@ from torch import Tensor
 from neuralcodec import codec
 from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, table_bits
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS, greedy_steps
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
 from neuralcodec.zoo import LoadedModel
@@ -69,6 +74,9 @@ DISTORTION_HALO_Y = 12  # pixels scored around a core, in y positions (192 pixel
 HALO_Z = 4  # y context around a core, in z positions (16 y positions, 256 pixels)
 _HS_HALO_Z = codec.Z_HALO  # z context around the y window, so its means equal the whole image's
 _SGA_EPS = 1e-4
+CURVATURE_BLOCK = 12  # side, in y positions, of the core block whose curvature greedy rounding estimates
+CURVATURE_REACH = 3  # y positions around that block whose pixels it scores (a y position's reach)
+CURVATURE_STEP = 0.05  # finite-difference step of the curvature estimate (in ŷ units)
 # For measurement (benchmarks/effort.py): when a list, every scored candidate appends
 # (iteration, objective, bits per pixel, distortion); iteration 0 is the effort-0 result.
 TRACE: list[tuple[int, float, float, float]] | None = None
@@ -82,6 +90,7 @@ class Schedule:
     lr: float
     tau_start: float = 0.5
     tau_end: float = 0.1
+    greedy_rounds: int = 0  # rounds of greedy rounding after SGA (neuralcodec.greedy_rounding)
 
 
 # Measured (benchmarks/results/kodak/effort.md and the model cards' notes): a constant learning
@@ -98,9 +107,17 @@ class Schedule:
 # SGA+'s rounding probabilities (Perugachi-Diaz et al. 2024), same crops, 64 iterations: two-class
 # sigmoid-scaled logit a = 0.5 / 1 / 2: -4.52 / -4.72 / -4.25 %; three-class (factor 0.98, power
 # 1.5): -4.42 %; SGA's atanh: -4.74 %. So SGA's rounding stays.
+# Efforts 1 and 2 are greedy rounding alone (one and two rounds: neuralcodec.greedy_rounding),
+# which costs about two SGA iterations a round and, on training crops (benchmarks/
+# refine_schedules.py, mse, 6 crops of 160², qualities 20/50/80), lowered J by 3.08 / 3.43 %
+# where 8 and 16 SGA iterations gave 1.1 / 3.2 %. From effort 3 on, SGA and then two rounds:
+# 8 iterations + 2 rounds -4.24 %, 16 + 1 round -4.83 %.
 SCHEDULES: dict[int, Schedule] = {
-    effort: Schedule(iterations, 0.015)
-    for effort, iterations in enumerate((2, 4, 8, 16, 32, 64, 128, 256, 400), start=1)
+    1: Schedule(0, 0.015, greedy_rounds=1),
+    2: Schedule(0, 0.015, greedy_rounds=2),
+} | {
+    effort: Schedule(iterations, 0.015, greedy_rounds=2)
+    for effort, iterations in enumerate((8, 16, 32, 64, 128, 256, 400), start=3)
 }
 
 
@@ -125,6 +142,20 @@ def _sga_round(r: Tensor, tau: float, noise: Tensor) -> Tensor:
 def _logistic(gen: torch.Generator, shape: torch.Size, device: torch.device) -> Tensor:
     u = torch.rand(shape, generator=gen).clamp_(1e-6, 1 - 1e-6)
     return (torch.log(u) - torch.log1p(-u)).to(device)
+
+
+@dataclass
+class _Candidate:
+    """Latents of one window as the coder will code them, and their objective J."""
+
+    objective: float
+    z_core: Tensor  # core ẑ symbols (float)
+    y_core: Tensor  # core ŷ = μ_exact + k (float32)
+    k: np.ndarray  # core residual symbols (int64, inside their tables)
+    index: np.ndarray  # their table indexes
+    means: Tensor  # core exact means (float64)
+    y_window: Tensor  # ŷ of the whole window (float32, CPU)
+    grad: Tensor | None  # ∂(λ·D)/∂ŷ on the core, when asked for
 
 
 @dataclass
@@ -262,24 +293,34 @@ class _ImageRefiner:
                 x_hat = self.t.g_s(g_in).float()[pix_crop]
             return self.lmbda * self._distortion(x_hat, x), bits
 
-        @torch.no_grad()
-        def score(step: int) -> tuple[float, Tensor, Tensor]:
-            """Hard rounding with exact means: (objective, core ẑ, core ŷ) as the coder will code."""
-            z_win = z_ctx.clone()
-            z_win[zc] = torch.round(self.z_rate.clamp(z_var))
-            z_hard = z_win.cpu().double()
-            scales, means = self.model.hyper_synthesis(z_hard + self.z_offsets)
-            scales, means = scales[hs_crop], means[hs_crop]
-            index = scale_indexes(scales.flatten().numpy(), self.model.scale_table)
-            y_win = y_ctx.clone()
-            y_win[yc] = y_var
-            k = torch.round(y_win.cpu().double() - means).flatten().numpy().astype(np.int64)
-            k = self.model.y_tables.clamp(k, index)
-            y_exact = (torch.from_numpy(k.astype(np.float64)).view(means.shape) + means).float()
-            with codec.fast_math(dev):  # g_s as the decoder runs it
-                g_in = (y_exact.to(dev) * self.inverse_gain).contiguous(memory_format=torch.channels_last)
-                x_hat = self.t.g_s(g_in).float()[pix_crop]
-            dist = float(self._distortion(self._shown(x_hat), x))
+        def score(step: int, with_grad: bool = False) -> _Candidate:
+            """Hard rounding with exact means, as the coder will code: the objective, and with
+            ``with_grad`` the gradient of λ·D at that ŷ (one backward pass through g_s)."""
+            with torch.no_grad():
+                z_win = z_ctx.clone()
+                z_win[zc] = torch.round(self.z_rate.clamp(z_var))
+                z_hard = z_win.cpu().double()
+                scales, means = self.model.hyper_synthesis(z_hard + self.z_offsets)
+                scales, means = scales[hs_crop], means[hs_crop]
+                index = scale_indexes(scales.flatten().numpy(), self.model.scale_table)
+                y_win = y_ctx.clone()
+                y_win[yc] = y_var
+                k = torch.round(y_win.cpu().double() - means).flatten().numpy().astype(np.int64)
+                k = self.model.y_tables.clamp(k, index)
+                y_exact = (torch.from_numpy(k.astype(np.float64)).view(means.shape) + means).float()
+            y_in, grad = y_exact.to(dev), None
+            with torch.enable_grad() if with_grad else torch.no_grad():
+                if with_grad:
+                    core = y_in[yc].clone().requires_grad_(True)
+                    y_in = y_in.clone()
+                    y_in[yc] = core
+                with codec.fast_math(dev):  # g_s as the decoder runs it
+                    g_in = (y_in * self.inverse_gain).contiguous(memory_format=torch.channels_last)
+                    x_hat = self.t.g_s(g_in).float()[pix_crop]
+                if with_grad:
+                    (grad,) = torch.autograd.grad(self.lmbda * self._distortion(x_hat, x), core)
+            with torch.no_grad():
+                dist = float(self._distortion(self._shown(x_hat), x))
             z_core = z_hard[zc]
             zs = z_core.flatten().numpy().astype(np.int64)
             z_index = np.repeat(np.arange(z_core.shape[1]), z_core.shape[2] * z_core.shape[3])
@@ -287,16 +328,81 @@ class _ImageRefiner:
             objective = self.lmbda * dist + bits / num_pixels
             if TRACE is not None:
                 TRACE.append((step, objective, bits / num_pixels, dist))
-            return objective, z_core.float(), y_exact[yc].clone()
+            return _Candidate(
+                objective,
+                z_core.float(),
+                y_exact[yc].clone(),
+                k.reshape(means.shape)[yc],
+                index.reshape(means.shape)[yc],
+                means[yc],
+                y_exact,
+                grad,
+            )
+
+        def curvature(y_hat: Tensor) -> Tensor:
+            """Per-channel curvature of λ·D at the window's ŷ, (1, C, 1, 1): a Hutchinson estimate
+            (random signs r; E[r ⊙ (∇(ŷ + r) − ∇(ŷ))] is the Hessian's diagonal) on a block of
+            at most CURVATURE_BLOCK² core positions, scored on the pixels it reaches."""
+            (ya, yb), (xa, xb) = (_centred(sl, CURVATURE_BLOCK) for sl in yc[2:])
+            reach = CURVATURE_REACH
+            rows = (max(16 * (ya - reach), pix_crop[2].start), min(16 * (yb + reach), pix_crop[2].stop))
+            cols = (max(16 * (xa - reach), pix_crop[3].start), min(16 * (xb + reach), pix_crop[3].stop))
+            ia, ib = max(0, ya - reach - 1), min(y_hat.shape[2], yb + reach + 1)
+            ja, jb = max(0, xa - reach - 1), min(y_hat.shape[3], xb + reach + 1)
+            block = (slice(None), slice(None), slice(ya - ia, yb - ia), slice(xa - ja, xb - ja))
+            out = (slice(None), slice(None), slice(rows[0] - 16 * ia, rows[1] - 16 * ia))
+            out += (slice(cols[0] - 16 * ja, cols[1] - 16 * ja),)
+            x_block = x[:, :, rows[0] - pix_crop[2].start : rows[1] - pix_crop[2].start]
+            x_block = x_block[:, :, :, cols[0] - pix_crop[3].start : cols[1] - pix_crop[3].start]
+            share = (rows[1] - rows[0]) * (cols[1] - cols[0]) / num_pixels  # of the window's D
+            y_in = y_hat[:, :, ia:ib, ja:jb].to(dev)
+            r = torch.randint(0, 2, y_in[block].shape, generator=gen).float().mul_(2).sub_(1).to(dev)
+
+            def grad_at(shift: Tensor | float) -> Tensor:
+                with torch.enable_grad():
+                    v = (y_in[block] + shift).requires_grad_(True)
+                    y_pert = y_in.clone()
+                    y_pert[block] = v
+                    with codec.fast_math(dev):
+                        g_in = (y_pert * self.inverse_gain).contiguous(memory_format=torch.channels_last)
+                        x_hat = self.t.g_s(g_in).float()[out]
+                    loss = self.lmbda * share * self._distortion(x_hat, x_block)
+                    return torch.autograd.grad(loss, v)[0]
+
+            hessian_r = (grad_at(CURVATURE_STEP * r) - grad_at(0.0)) / CURVATURE_STEP
+            return (hessian_r * r).mean(dim=(0, 2, 3), keepdim=True).clamp_min(0.0)
+
+        def round_greedily(start: _Candidate, h: Tensor, step: int, last: bool) -> _Candidate:
+            """One round of greedy rounding from ``start`` (scored with its gradient); the
+            result is scored, with its gradient unless it is the ``last`` round."""
+            assert start.grad is not None
+            moves = greedy_steps(
+                start.k,
+                start.index,
+                self.model.y_tables,
+                start.grad.cpu().double().numpy(),
+                h.cpu().double().numpy(),
+                num_pixels,
+                GREEDY_SETTINGS[self.metric],
+            )
+            if not moves.any():
+                return start
+            with torch.no_grad():
+                z_var.copy_(start.z_core.to(dev))
+                y_var.copy_(
+                    (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float().to(dev)
+                )
+            return score(step, with_grad=not last)
 
         n = sched.iterations
+        rounds = sched.greedy_rounds
         every = max(2, n // 8)
         checkpoints = {n} | {i for i in range(n // 2, n) if (n - i) % every == 0}
-        best = score(0)  # the effort-0 result: refinement keeps it unless it finds better
+        best = score(0, with_grad=rounds > 0 and n == 0)  # the effort-0 result: kept unless beaten
         # ANS streams end in whole 32-bit words after a 64-bit state: a candidate must beat the
         # start by more than that overhead can vary (64 bits per band stream and z) to replace it.
         bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
-        to_beat = best[0] - 64 * (bands + 1) / num_pixels
+        to_beat = best.objective - 64 * (bands + 1) / num_pixels
         opt = Adam([z_var, y_var], lr=sched.lr)
         for i in range(n):
             frac = i / max(1, n - 1)
@@ -313,11 +419,40 @@ class _ImageRefiner:
             opt.step()
             tick()
             if i + 1 in checkpoints:
-                candidate = score(i + 1)
-                if candidate[0] < min(best[0], to_beat):
+                candidate = score(i + 1, with_grad=rounds > 0 and i + 1 == n)
+                if candidate.objective < min(best.objective, to_beat):
                     best = candidate
-        self.z[:, :, r0:r1, c0:c1] = best[1]
-        self.y[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = best[2]
+        if rounds:
+            current = best if best.grad is not None else self._rescored(best, z_var, y_var, score, n)
+            h = curvature(current.y_window)
+            for r in range(rounds):
+                candidate = round_greedily(current, h, n + 1 + r, last=r == rounds - 1)
+                tick()
+                if candidate.objective >= current.objective:  # no better: later rounds would repeat it
+                    for _ in range(r + 1, rounds):
+                        tick()
+                    break
+                current = candidate
+            if current.objective < min(best.objective, to_beat):
+                best = current
+        self.z[:, :, r0:r1, c0:c1] = best.z_core
+        self.y[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = best.y_core
+
+    @staticmethod
+    def _rescored(
+        best: _Candidate, z_var: Tensor, y_var: Tensor, score: Callable[..., _Candidate], step: int
+    ) -> _Candidate:
+        """``best`` scored again, with its gradient (when it is not the last SGA candidate)."""
+        with torch.no_grad():
+            z_var.copy_(best.z_core.to(z_var.device))
+            y_var.copy_(best.y_core.to(y_var.device))
+        return score(step, with_grad=True)
+
+
+def _centred(span: slice, size: int) -> tuple[int, int]:
+    """The centred sub-range of at most ``size`` of the range ``span``."""
+    start = max(span.start, (span.start + span.stop) // 2 - size // 2)
+    return start, min(span.stop, start + size)
 
 
 def _pixel_reader(x: Tensor | np.ndarray, b: int) -> Callable[[int, int, int, int], Tensor]:
@@ -362,7 +497,7 @@ def refine_latents(
     batch = y.shape[0]
     level = codec.quality_to_level(model, quality)
     windows = _windows(z.shape[2], z.shape[3], height, width)
-    total, done = batch * len(windows) * sched.iterations, 0
+    total, done = batch * len(windows) * (sched.iterations + sched.greedy_rounds), 0
 
     def tick() -> None:
         nonlocal done

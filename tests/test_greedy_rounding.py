@@ -1,0 +1,53 @@
+"""greedy_rounding.greedy_steps: which residuals move, by the exact bits and the quadratic model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralcodec.entropy_models import TableSet, symbol_bits, table_bits
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS, GreedySettings, greedy_steps
+
+# One table over symbols -2..2, peaked at 0: moving towards 0 saves bits.
+TABLES = TableSet.from_pmfs([np.array([0.05, 0.2, 0.5, 0.2, 0.05])], [-2])
+FREE = GreedySettings(curvature_scale=1.0, flips_per_position=64)
+
+
+def steps(k, grad, curvature=0.0, pixels=1, settings=FREE):
+    k = np.asarray(k, dtype=np.int64).reshape(1, -1, 1, 1)
+    grad = np.broadcast_to(np.asarray(grad, dtype=np.float64).reshape(1, -1, 1, 1), k.shape)
+    return greedy_steps(k, np.zeros_like(k), TABLES, grad, np.asarray(curvature), pixels, settings).ravel()
+
+
+def test_symbol_bits_sum_to_table_bits():
+    k = np.array([-2, -1, 0, 1, 2, 0])
+    index = np.zeros_like(k)
+    assert symbol_bits(k, index, TABLES).sum() == table_bits(k, index, TABLES)
+    assert symbol_bits(k, index, TABLES)[2] < symbol_bits(k, index, TABLES)[0]
+
+
+def test_with_a_flat_distortion_residuals_move_towards_the_cheaper_symbol():
+    assert list(steps([2, 1, 0, -1, -2], 0.0)) == [-1, -1, 0, 1, 1]
+
+
+def test_the_distortion_gradient_can_pay_for_more_bits_and_curvature_stops_it():
+    assert list(steps([0], -5.0)) == [1]  # ΔD ≈ -5 for ~1.3 bits more
+    assert list(steps([0], -5.0, curvature=20.0)) == [0]  # ½·h = 10 outweighs the slope
+    assert list(steps([1], 5.0, pixels=1)) == [-1]  # both say "down"
+
+
+def test_a_step_never_leaves_the_table():
+    assert list(steps([2, -2], [-100.0, 100.0])) == [0, 0]  # +1 from 2, -1 from -2: outside
+
+
+def test_at_most_the_allowed_channels_move_at_one_position_the_most_promising_first():
+    k = [2, 2, 2, 2]
+    grad = [0.0, -0.5, 0.5, 0.2]  # pulling down (towards 0) helps most where grad > 0
+    one = GreedySettings(curvature_scale=1.0, flips_per_position=1)
+    assert list(steps(k, grad, settings=one)) == [0, 0, -1, 0]
+    two = GreedySettings(curvature_scale=1.0, flips_per_position=2)
+    assert list(steps(k, grad, settings=two)) == [0, 0, -1, -1]
+    assert list(steps(k, grad)) == [-1, -1, -1, -1]
+
+
+def test_every_metric_has_settings():
+    assert set(GREEDY_SETTINGS) == {"mse", "ms-ssim"}
