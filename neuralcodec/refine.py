@@ -32,8 +32,8 @@ Guarantees:
   decoded image), effort > 0 never ends above effort 0 for an image that refines in one
   window, up to ANS's own inefficiency with these tables (well under 0.1 %).
 - **Deterministic.** The Gumbel noise and the curvature estimate's random signs come from a
-  generator with a fixed seed: the same
-  input, quality, effort, machine and thread count give the same bytes.
+  generator with a fixed seed: the same input, quality, effort, machine and thread count give
+  the same bytes.
 - **Bounded memory.** An image whose padded size is at most ``SINGLE_WINDOW_PIXELS``
   refines in one window (every Kodak image does). Larger images refine tile by tile:
   cores of ``TILE_Z`` × ``TILE_Z`` z positions (512 pixels), one after the other in raster
