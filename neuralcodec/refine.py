@@ -107,11 +107,11 @@ class Schedule:
 # SGA+'s rounding probabilities (Perugachi-Diaz et al. 2024), same crops, 64 iterations: two-class
 # sigmoid-scaled logit a = 0.5 / 1 / 2: -4.52 / -4.72 / -4.25 %; three-class (factor 0.98, power
 # 1.5): -4.42 %; SGA's atanh: -4.74 %. So SGA's rounding stays.
-# Efforts 1 and 2 are greedy rounding alone (one and two rounds: neuralcodec.greedy_rounding),
-# which costs about two SGA iterations a round and, on training crops (benchmarks/
-# refine_schedules.py, mse, 6 crops of 160², qualities 20/50/80), lowered J by 3.08 / 3.43 %
-# where 8 and 16 SGA iterations gave 1.1 / 3.2 %. From effort 3 on, SGA and then two rounds:
-# 8 iterations + 2 rounds -4.24 %, 16 + 1 round -4.83 %.
+# Efforts 1 and 2 are greedy rounding alone (one and two rounds: neuralcodec.greedy_rounding);
+# a round costs about two SGA iterations. On training crops (benchmarks/refine_schedules.py,
+# mse, 6 crops of 160², qualities 20/50/80) one and two rounds lowered J by 3.08 / 3.43 %, where
+# 16 SGA iterations gave 3.24 % in five times the time. From effort 3 on, SGA and then two
+# rounds (8 iterations + 2 rounds: -4.24 %; 16 + 1 round: -4.83 %).
 SCHEDULES: dict[int, Schedule] = {
     1: Schedule(0, 0.015, greedy_rounds=1),
     2: Schedule(0, 0.015, greedy_rounds=2),
