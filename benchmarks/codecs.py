@@ -191,6 +191,12 @@ def make_jxl() -> Codec:
     )
 
 
+# The rate–distortion benchmark measures the single-pass encoder (effort 0), the figure the
+# published results and the model cards quote, whatever the library's default effort is;
+# benchmarks/effort.py measures the other efforts against it.
+SINGLE_PASS = 0
+
+
 class NeuralCodec(Codec):
     """A shipped neuralcodec model through the library's public API (the API users call)."""
 
@@ -202,6 +208,7 @@ class NeuralCodec(Codec):
         api: ModuleType | Any | None = None,
         qualities: Sequence[float] = SWEEP_10,
         device: str | None = None,
+        effort: int = SINGLE_PASS,
     ) -> None:
         self.api = api if api is not None else importlib.import_module("neuralcodec")
         self.model = model
@@ -209,9 +216,10 @@ class NeuralCodec(Codec):
         self.name = f"neuralcodec-{short}"
         self.label = f"neuralcodec ({short})"
         self.qualities = tuple(float(q) for q in qualities)
-        self.description = f"neuralcodec model '{short}', neuralcodec.compress(quality=q)"
-        # Pass a device only where the library accepts one; otherwise it picks its own.
-        self._enc_extra = _kwargs_accepted(self.api.compress, device=device)
+        # Pass a device (and an effort) only where the library accepts one.
+        self._enc_extra = _kwargs_accepted(self.api.compress, device=device, effort=effort)
+        shown = f", effort={effort}" if "effort" in self._enc_extra else ""
+        self.description = f"neuralcodec model '{short}', neuralcodec.compress(quality=q{shown})"
         # A weights file that is not shipped must be named again to decode its streams.
         self._dec_extra = _kwargs_accepted(
             self.api.decompress, device=device, model=model if model.endswith(".pt") else None

@@ -38,7 +38,11 @@ from neuralcodec.zoo import (
 )
 
 DEFAULT_QUALITY = 75.0
-DEFAULT_EFFORT = 0
+# The best measured effort whose encode stays within about 3 s per Kodak image on a 2-core CPU
+# (issue 10's rule): effort 1, one round of greedy rounding, 2.5 s (mse) / 2.9 s (msssim) per
+# whole Kodak image with 2 threads on an AVX2 AMD EPYC (effort 0: 0.5 s; effort 2: 3.6 / 4.0 s),
+# for -3.6 % / -1.9 % BD-rate on all 24 Kodak images (benchmarks/results/kodak/effort.md).
+DEFAULT_EFFORT = 1
 MAX_EFFORT = 9
 # Decoding refuses images above this many pixels unless asked (``max_pixels=``,
 # ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
@@ -94,8 +98,9 @@ def compress_with_stats(
     (``zoo.load_model``, ``zoo.model_from_state``).
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
-    (slower, smaller files at the same quality; the decoder is the same); ``progress(done,
-    total)`` is called while it runs.
+    (slower, smaller files at the same quality; the decoder is the same; default
+    ``DEFAULT_EFFORT``, one round of greedy rounding); ``progress(done, total)`` is called
+    while it runs.
     """
     q = _check_quality(quality)
     effort = check_effort(effort)

@@ -24,6 +24,7 @@ from pathlib import Path
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_FAILURE = 0, 1, 2, 3
 STDIO = "-"  # as an input: standard input; as an output: standard output
 MAX_EFFORT = 9  # neuralcodec.api.MAX_EFFORT, repeated so that argument errors need no torch
+DEFAULT_EFFORT = 1  # neuralcodec.api.DEFAULT_EFFORT, repeated likewise (a test checks they agree)
 MAX_THREADS = 1024  # --threads: more is a typo, and torch's own parser overflows past 2^63
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]i?[bB]?|[bB])?\s*")
@@ -695,9 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-e",
         "--effort",
         type=_effort,
-        default=0,
+        default=DEFAULT_EFFORT,
         metavar="0..9",
-        help="encoder effort: 0 single pass (default); higher is slower and smaller at equal quality",
+        help=f"encoder effort: 0 single pass, 1 and 2 greedy rounding, 3..9 latent refinement (default "
+        f"{DEFAULT_EFFORT}); higher is slower and smaller at equal quality",
     )
     c.add_argument(
         "--max-pixels",

@@ -147,7 +147,7 @@ def example_rows(weights: Path) -> list[tuple[int, float, float, float]]:
     pixels = original.shape[0] * original.shape[1]
     rows = []
     for q in EXAMPLE_QUALITIES:
-        data = neuralcodec.compress(original, q, weights, "cpu")
+        data = neuralcodec.compress(original, q, weights, "cpu", effort=0)
         decoded = np.asarray(neuralcodec.decompress(data, "cpu", weights))
         a, b = to_tensor(original), to_tensor(decoded)
         rows.append((q, len(data) * 8 / pixels, psnr(a, b), ms_ssim_rgb(a, b)))

@@ -143,7 +143,8 @@ def evaluate_files(
 
     def measure(x: torch.Tensor, level: float) -> tuple[float, torch.Tensor]:
         pixels = x[0].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
-        data = api.compress(pixels, 100.0 * level / top_level, loaded, device)
+        # The single-pass encoder (effort 0): the model, not the refinement, is being trained.
+        data = api.compress(pixels, 100.0 * level / top_level, loaded, device, effort=0)
         decoded = np.asarray(api.decompress(data, device, model=loaded, max_pixels=None))
         x_hat = torch.from_numpy(decoded.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
         return 8 * len(data) / (pixels.shape[0] * pixels.shape[1]), x_hat

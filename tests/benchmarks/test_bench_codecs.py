@@ -96,3 +96,14 @@ def test_real_library_with_a_weights_file(gen_image):
     img = gen_image(64, 64)
     out = codec.decode(codec.encode(img, 50))
     assert out.shape == img.shape and out.dtype == np.uint8
+
+
+@pytest.mark.skipif(not TINY_MODEL.exists(), reason="tests/fixtures/tiny.pt absent")
+def test_the_benchmark_measures_the_single_pass_encoder_whatever_the_default_effort(gen_image):
+    import neuralcodec
+
+    codec = NeuralCodec(str(TINY_MODEL), device="cpu")
+    assert codec.info()["effort"] == 0 and "effort=0" in codec.description
+    img = gen_image(64, 64)
+    single_pass = neuralcodec.compress(Image.fromarray(img), 50, str(TINY_MODEL), "cpu", effort=0)
+    assert codec.encode(img, 50) == single_pass
