@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralcodec import codec
+from neuralcodec import codec, refine
 from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
 from neuralcodec.errors import (
     InvalidInputError,
@@ -38,11 +38,7 @@ from neuralcodec.zoo import (
 )
 
 DEFAULT_QUALITY = 75.0
-# The best measured effort whose encode stays within about 3 s per Kodak image on a 2-core CPU
-# (issue 10's rule): effort 1, one round of greedy rounding, 2.5 s (mse) / 2.9 s (msssim) per
-# whole Kodak image with 2 threads on an AVX2 AMD EPYC (effort 0: 0.5 s; effort 2: 3.6 / 4.0 s),
-# for -3.6 % / -1.9 % BD-rate on all 24 Kodak images (benchmarks/results/kodak/effort.md).
-DEFAULT_EFFORT = 1
+DEFAULT_EFFORT: int | None = None  # the effort of each image: default_effort(width, height)
 MAX_EFFORT = 9
 # Decoding refuses images above this many pixels unless asked (``max_pixels=``,
 # ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
@@ -74,8 +70,28 @@ def _check_quality(quality: float) -> float:
     return q
 
 
-def check_effort(effort: int) -> int:
-    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder)."""
+def default_effort(width: int, height: int) -> int:
+    """The effort of an image when none is asked for: 1 (one round of greedy rounding) when the
+    image refines in one window (at most ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to
+    the latent grid), else 0.
+
+    Measured (issue 10's rule, the best effort within about 3 s per Kodak image on a 2-core
+    CPU): a whole Kodak image with 2 threads on an AVX2 AMD EPYC took 2.5 s (mse) / 2.9 s
+    (msssim) at effort 1, 3.6 / 4.0 s at effort 2 and 0.5 s at effort 0, and effort 1 made the
+    24 Kodak files 3.6 % / 1.9 % smaller at equal quality (benchmarks/results/kodak/effort.md).
+    Larger images refine tile by tile, each 512² core inside a 1024² window, about four times
+    the work per pixel (a 6000x4000 image was still refining after ten minutes of CPU time at
+    effort 1 here), so they get the single-pass encoder unless an effort is asked for.
+    """
+    padded_height, padded_width = codec.padded_size(height, width)
+    return 1 if padded_height * padded_width <= refine.SINGLE_WINDOW_PIXELS else 0
+
+
+def check_effort(effort: int | None) -> int | None:
+    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder), or None: the image's
+    default (:func:`default_effort`)."""
+    if effort is None:
+        return None
     if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)):
         raise ValueError(f"effort must be an integer 0..{MAX_EFFORT}, got {effort!r}")
     if not 0 <= effort <= MAX_EFFORT:
@@ -89,7 +105,7 @@ def compress_with_stats(
     model: str | Path | LoadedModel = DEFAULT_MODEL,
     device: str = "auto",
     keep_metadata: bool = True,
-    effort: int = DEFAULT_EFFORT,
+    effort: int | None = DEFAULT_EFFORT,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[bytes, CompressStats]:
     """Compress one image; also return sizes and the model's own rate estimate.
@@ -98,15 +114,16 @@ def compress_with_stats(
     (``zoo.load_model``, ``zoo.model_from_state``).
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
-    (slower, smaller files at the same quality; the decoder is the same; default
-    ``DEFAULT_EFFORT``, one round of greedy rounding); ``progress(done, total)`` is called
-    while it runs.
+    (slower, smaller files at the same quality; the decoder is the same); None, the default,
+    picks :func:`default_effort` for the image (1 up to about a megapixel, else 0);
+    ``progress(done, total)`` is called while it runs.
     """
     q = _check_quality(quality)
     effort = check_effort(effort)
     loaded = _load(load_model, model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
+    effort = default_effort(w, h) if effort is None else effort
     architecture = get_architecture(loaded.architecture)
     gray = prepared.mode in (ColorMode.L, ColorMode.LA)
     streams = architecture.encode(
@@ -132,7 +149,7 @@ def compress(
     quality: float = DEFAULT_QUALITY,
     model: str | Path | LoadedModel = DEFAULT_MODEL,
     device: str = "auto",
-    effort: int = DEFAULT_EFFORT,
+    effort: int | None = DEFAULT_EFFORT,
     *,
     target_size: int | None = None,
     target_psnr: float | None = None,

@@ -24,7 +24,7 @@ from pathlib import Path
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_FAILURE = 0, 1, 2, 3
 STDIO = "-"  # as an input: standard input; as an output: standard output
 MAX_EFFORT = 9  # neuralcodec.api.MAX_EFFORT, repeated so that argument errors need no torch
-DEFAULT_EFFORT = 1  # neuralcodec.api.DEFAULT_EFFORT, repeated likewise (a test checks they agree)
+DEFAULT_EFFORT = None  # neuralcodec.api.DEFAULT_EFFORT (each image's default), likewise repeated
 MAX_THREADS = 1024  # --threads: more is a typo, and torch's own parser overflows past 2^63
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]i?[bB]?|[bB])?\s*")
@@ -418,15 +418,16 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _effort_progress(name: str, effort: int, enabled: bool) -> Callable[[int, int], None] | None:
+def _effort_progress(name: str, effort: int | None, enabled: bool) -> Callable[[int, int], None] | None:
     if not enabled or effort == 0:
         return None
+    label = "refining" if effort is None else f"effort {effort}"
 
     live = sys.stderr.isatty()  # a log gets one line per image, a terminal a running count
 
     def report(done: int, total: int) -> None:
         if live or done >= total:
-            sys.stderr.write(f"{chr(13) if live else ''}{name}: effort {effort}: {done}/{total}")
+            sys.stderr.write(f"{chr(13) if live else ''}{name}: {label}: {done}/{total}")
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -698,8 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_effort,
         default=DEFAULT_EFFORT,
         metavar="0..9",
-        help=f"encoder effort: 0 single pass, 1 and 2 greedy rounding, 3..9 latent refinement (default "
-        f"{DEFAULT_EFFORT}); higher is slower and smaller at equal quality",
+        help="encoder effort: 0 single pass, 1 and 2 greedy rounding, 3..9 latent refinement; higher is "
+        "slower and smaller at equal quality (default: 1 up to about a megapixel, 0 above)",
     )
     c.add_argument(
         "--max-pixels",

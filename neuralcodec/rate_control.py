@@ -111,7 +111,7 @@ def compress_to_target(
     model: str | Path | LoadedModel | None = None,
     device: str = "auto",
     keep_metadata: bool = True,
-    effort: int = 0,
+    effort: int | None = 0,
     progress: Callable[[int, int], None] | None = None,
     on_pass: Callable[[float, int, float], None] | None = None,
     size_tolerance: float = DEFAULT_SIZE_TOLERANCE,

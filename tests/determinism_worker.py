@@ -19,7 +19,7 @@ def main() -> None:
     mode, model, src, dst = sys.argv[1:5]
     if mode == "encode":
         image = np.load(src)
-        data = api.compress(image, quality=70, model=model, device="cpu")
+        data = api.compress(image, quality=70, model=model, device="cpu", effort=0)  # the analysed latents
         open(dst, "wb").write(data)
         loaded = load_model(model)
         y, z = codec.analyse(loaded, image[None], 70, "cpu")

@@ -289,7 +289,7 @@ def test_effort_values(png, tiny_model, capsys):
     from neuralcodec import api, cli
 
     assert cli.MAX_EFFORT == api.MAX_EFFORT
-    assert cli.DEFAULT_EFFORT == api.DEFAULT_EFFORT == 1  # the measured default (api.py)
+    assert cli.DEFAULT_EFFORT is api.DEFAULT_EFFORT is None  # each image's own (api.default_effort)
     for bad in ("10", "-1", "x", "1.5"):
         assert run("compress", png, "-e", bad, "--model", tiny_model) == EXIT_USAGE
         assert "effort" in capsys.readouterr().err

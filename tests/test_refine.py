@@ -178,10 +178,30 @@ def test_api_and_progress(tiny_model, image):
     assert decoded.size == (image.shape[1], image.shape[0])
 
 
-@pytest.mark.parametrize("effort", [-1, 10, 1.5, "3", True, None])
+@pytest.mark.parametrize("effort", [-1, 10, 1.5, "3", True, "auto"])
 def test_bad_effort_values_raise_value_error(tiny_model, image, effort):
     with pytest.raises(ValueError, match="effort"):
         neuralcodec.compress(image, QUALITY, tiny_model, effort=effort)
+
+
+def test_the_default_effort_is_greedy_rounding_up_to_a_megapixel_and_single_pass_above(
+    tiny_model, make_image, monkeypatch
+):
+    from neuralcodec import api
+
+    assert api.default_effort(768, 512) == 1  # Kodak
+    assert api.default_effort(1024, 1024) == 1 and api.default_effort(1025, 1024) == 0
+    assert api.default_effort(6000, 4000) == 0
+    img = make_image(64, 64, seed=8)
+    single_pass = neuralcodec.compress(img, QUALITY, tiny_model, effort=0)
+    assert single_pass != neuralcodec.compress(img, QUALITY, tiny_model, effort=1)  # so the test can tell
+    assert neuralcodec.compress(img, QUALITY, tiny_model) == neuralcodec.compress(
+        img, QUALITY, tiny_model, effort=1
+    )
+    monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 64 * 64 - 1)  # as if it were a large image
+    assert neuralcodec.compress(img, QUALITY, tiny_model) == neuralcodec.compress(
+        img, QUALITY, tiny_model, effort=0
+    )
 
 
 @pytest.mark.parametrize("effort", [0, 10, 2.0])
