@@ -83,8 +83,7 @@ def default_effort(width: int, height: int) -> int:
     the work per pixel (a 6000x4000 image was still refining after ten minutes of CPU time at
     effort 1 here), so they get the single-pass encoder unless an effort is asked for.
     """
-    padded_height, padded_width = codec.padded_size(height, width)
-    return 1 if padded_height * padded_width <= refine.SINGLE_WINDOW_PIXELS else 0
+    return 1 if refine.refines_in_one_window(height, width) else 0
 
 
 def check_effort(effort: int | None) -> int | None:

@@ -168,9 +168,15 @@ class _Window:
     pixels: tuple[int, int, int, int]  # pixel region scored for distortion (inside the image)
 
 
+def refines_in_one_window(height: int, width: int) -> bool:
+    """Whether an image of this size, padded to the latent grid, refines in one window (at most
+    ``SINGLE_WINDOW_PIXELS``) rather than tile by tile."""
+    padded_height, padded_width = codec.padded_size(height, width)
+    return padded_height * padded_width <= SINGLE_WINDOW_PIXELS
+
+
 def _windows(z_rows: int, z_cols: int, height: int, width: int) -> list[_Window]:
-    hp, wp = z_rows * codec.STRIDE, z_cols * codec.STRIDE
-    if hp * wp <= SINGLE_WINDOW_PIXELS:
+    if refines_in_one_window(height, width):
         whole = (0, z_rows, 0, z_cols)
         return [_Window(whole, whole, (0, 4 * z_rows, 0, 4 * z_cols), (0, height, 0, width))]
     out = []
@@ -387,12 +393,15 @@ class _ImageRefiner:
             )
             if not moves.any():
                 return start
+            y_core = (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float()
+            return score_at(start.z_core, y_core, step, with_grad=not last)
+
+        def score_at(z_core: Tensor, y_core: Tensor, step: int, with_grad: bool) -> _Candidate:
+            """``score`` of the given core latents (hard ẑ symbols, ŷ = μ_exact + k)."""
             with torch.no_grad():
-                z_var.copy_(start.z_core.to(dev))
-                y_var.copy_(
-                    (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float().to(dev)
-                )
-            return score(step, with_grad=not last)
+                z_var.copy_(z_core.to(dev))
+                y_var.copy_(y_core.to(dev))
+            return score(step, with_grad)
 
         n = sched.iterations
         rounds = sched.greedy_rounds
@@ -423,7 +432,8 @@ class _ImageRefiner:
                 if candidate.objective < min(best.objective, to_beat):
                     best = candidate
         if rounds:
-            current = best if best.grad is not None else self._rescored(best, z_var, y_var, score, n)
+            # The gradient at the best candidate (already there unless SGA's last one lost).
+            current = best if best.grad is not None else score_at(best.z_core, best.y_core, n, with_grad=True)
             h = curvature(current.y_window)
             for r in range(rounds):
                 candidate = round_greedily(current, h, n + 1 + r, last=r == rounds - 1)
@@ -437,16 +447,6 @@ class _ImageRefiner:
                 best = current
         self.z[:, :, r0:r1, c0:c1] = best.z_core
         self.y[:, :, 4 * r0 : 4 * r1, 4 * c0 : 4 * c1] = best.y_core
-
-    @staticmethod
-    def _rescored(
-        best: _Candidate, z_var: Tensor, y_var: Tensor, score: Callable[..., _Candidate], step: int
-    ) -> _Candidate:
-        """``best`` scored again, with its gradient (when it is not the last SGA candidate)."""
-        with torch.no_grad():
-            z_var.copy_(best.z_core.to(z_var.device))
-            y_var.copy_(best.y_core.to(y_var.device))
-        return score(step, with_grad=True)
 
 
 def _centred(span: slice, size: int) -> tuple[int, int]:
