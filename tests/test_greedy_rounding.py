@@ -51,3 +51,13 @@ def test_at_most_the_allowed_channels_move_at_one_position_the_most_promising_fi
 
 def test_every_metric_has_settings():
     assert set(GREEDY_SETTINGS) == {"mse", "ms-ssim"}
+
+
+def test_repeated_rounds_use_their_own_limit_and_a_lone_round_its_own():
+    settings = GreedySettings(curvature_scale=1.5, flips_per_position=6, flips_per_position_repeated=3)
+    assert settings.for_rounds(1) == settings
+    assert settings.for_rounds(2) == GreedySettings(curvature_scale=1.5, flips_per_position=3)
+    k, grad = [2, 2, 2, 2], [0.0, -0.5, 0.5, 0.2]
+    assert list(steps(k, grad, settings=GreedySettings(1.0, 4, 1).for_rounds(3))) == [0, 0, -1, 0]
+    unchanged = GreedySettings(curvature_scale=1.0, flips_per_position=2)
+    assert unchanged.for_rounds(5) == unchanged
