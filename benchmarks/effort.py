@@ -48,6 +48,7 @@ from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dat
 from benchmarks.metrics import compare, msssim_db
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS
 from neuralcodec.zoo import load_model
 
 FULL_SIZE_IMAGE = "kodim01.png"  # 768 x 512
@@ -140,11 +141,17 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
 def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
     """What one measured encode depends on besides image and quality; resumed rows must match it."""
     weights = zoo.resolve_model_path(model)
+    schedule = refine.SCHEDULES[effort] if effort else None
+    greedy = None
+    if schedule is not None and schedule.greedy_rounds:
+        settings = GREEDY_SETTINGS[zoo.load_model(model).config.metric]
+        greedy = dataclasses.asdict(settings.for_rounds(schedule.greedy_rounds))
     return {
         "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
         "crop": crop,
         "device": device_name(device),
-        "schedule": dataclasses.asdict(refine.SCHEDULES[effort]) if effort else None,
+        "schedule": dataclasses.asdict(schedule) if schedule else None,
+        "greedy": greedy,  # the rounds' settings (neuralcodec.greedy_rounding)
     }
 
 

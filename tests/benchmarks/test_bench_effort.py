@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -88,6 +89,18 @@ def test_rows_of_other_weights_are_measured_again(bench_dataset: Path, tmp_path:
     calls = _counting_encodes(monkeypatch)
     effort.main(_args(bench_dataset, out, "--rows", str(rows), "--efforts", "0"))
     assert len(calls) == 2 * 2
+
+
+def test_rows_of_other_greedy_rounding_settings_are_measured_again(
+    bench_dataset: Path, tmp_path: Path, monkeypatch
+):
+    out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
+    effort.main(_args(bench_dataset, out, "--rows", str(rows)))
+    tuned = effort.GREEDY_SETTINGS["mse"]
+    monkeypatch.setitem(effort.GREEDY_SETTINGS, "mse", dataclasses.replace(tuned, curvature_scale=9.0))
+    calls = _counting_encodes(monkeypatch)
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-retuned"))
+    assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 has no rounds: reused
 
 
 def test_a_time_budget_summarises_only_the_images_measured_in_full(
