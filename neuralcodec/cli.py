@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_effort,
         default=DEFAULT_EFFORT,
         metavar="0..9",
-        help="encoder effort: 0 single pass, 1 and 2 greedy rounding, 3..9 latent refinement; higher is "
+        help="encoder effort: 0 single pass, 1..3 greedy rounding, 4..9 latent refinement; higher is "
         "slower and smaller at equal quality (default: 1 up to about a megapixel, 0 above)",
     )
     c.add_argument(

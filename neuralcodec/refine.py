@@ -14,7 +14,7 @@ rounded to floor or ceil of its residual by a Gumbel-softmax whose temperature i
 towards hard rounding, and Adam follows the gradient. Then rounds of greedy rounding
 (neuralcodec.greedy_rounding) move single residuals of ŷ to the neighbouring integer where a
 quadratic model of J, from one gradient and a curvature estimate, predicts a drop; efforts 1
-and 2 are greedy rounding alone. Rates: z under the model's integer z
+to 3 are greedy rounding alone (one, two and four rounds). Rates: z under the model's integer z
 tables (neuralcodec.rate.ZTableRate, exact at integers), y under the discretised Gaussian
 whose means and scales come from the float h_s.
 
@@ -107,20 +107,24 @@ class Schedule:
 # SGA+'s rounding probabilities (Perugachi-Diaz et al. 2024), same crops, 64 iterations: two-class
 # sigmoid-scaled logit a = 0.5 / 1 / 2: -4.52 / -4.72 / -4.25 %; three-class (factor 0.98, power
 # 1.5): -4.42 %; SGA's atanh: -4.74 %. So SGA's rounding stays.
-# Efforts 1 and 2 are greedy rounding alone (one and two rounds: neuralcodec.greedy_rounding);
+# Greedy rounding alone (neuralcodec.greedy_rounding): before session 13, efforts 1 and 2;
 # a round costs about two SGA iterations. On training crops (benchmarks/refine_schedules.py,
 # mse, 6 crops of 160², qualities 20/50/80) one and two rounds lowered J by 3.08 / 3.43 %, where
 # 16 SGA iterations gave 3.24 % in five times the time. From effort 3 on, SGA and then two
 # rounds (8 iterations + 2 rounds: -4.24 %; 16 + 1 round: -4.83 %). With cautious repeated
 # rounds (session 13: mse 3 flips per position each, msssim curvature scale 0.6) two rounds give
 # -3.87 % (mse) / -3.75 % (msssim) and 8 iterations + 2 rounds -4.77 % / -4.86 %; rounds alone
-# level off (mse: 3 / 4 / 6 rounds -4.24 / -4.42 / -4.50 %), so SGA stays from effort 3 on.
+# level off (mse: 3 / 4 / 6 rounds -4.24 / -4.42 / -4.50 %; msssim: 3 / 4 rounds -4.34 / -4.84 %),
+# and SGA followed by four rounds beats it followed by two (8 iterations + 4 rounds: -5.21 % mse,
+# -5.50 % msssim; 16 + 4: -5.88 / -6.23 %; 16 + 2: -5.61 % mse). So: efforts 1-3 are one, two and
+# four rounds; efforts 4-9 run 8 ... 400 SGA iterations, then four rounds.
 SCHEDULES: dict[int, Schedule] = {
     1: Schedule(0, 0.015, greedy_rounds=1),
     2: Schedule(0, 0.015, greedy_rounds=2),
+    3: Schedule(0, 0.015, greedy_rounds=4),
 } | {
-    effort: Schedule(iterations, 0.015, greedy_rounds=2)
-    for effort, iterations in enumerate((8, 16, 32, 64, 128, 256, 400), start=3)
+    effort: Schedule(iterations, 0.015, greedy_rounds=4)
+    for effort, iterations in enumerate((8, 16, 32, 64, 128, 400), start=4)
 }
 
 
