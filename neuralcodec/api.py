@@ -71,19 +71,20 @@ def _check_quality(quality: float) -> float:
 
 
 def default_effort(width: int, height: int) -> int:
-    """The effort of an image when none is asked for: 1 (one round of greedy rounding) when the
+    """The effort of an image when none is asked for: 2 (two rounds of greedy rounding) when the
     image refines in one window (at most ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to
     the latent grid), else 0.
 
     Measured (issue 10's rule, the best effort within about 3 s per Kodak image on a 2-core
-    CPU): a whole Kodak image with 2 threads on an AVX2 AMD EPYC took 2.5 s (mse) / 2.9 s
-    (msssim) at effort 1, 3.6 / 4.0 s at effort 2 and 0.5 s at effort 0, and effort 1 made the
-    24 Kodak files 3.6 % / 1.9 % smaller at equal quality (benchmarks/results/kodak/effort.md).
+    CPU): whole Kodak images (kodim01, 05, 13, 20, quality 75) with 2 threads on an AVX2 AMD
+    EPYC took 0.43 s (mse) / 0.43 s (msssim) at effort 0, 1.9 / 2.1 s at effort 1, 2.7 / 2.9 s
+    at effort 2 (at most 2.75 / 3.02 s) and 4.2 / 4.1 s at effort 3; effort 2 made the 24 Kodak
+    files 4.4 % / 3.2 % smaller at equal quality (benchmarks/results/kodak/effort.md).
     Larger images refine tile by tile, each 512² core inside a 1024² window, about four times
     the work per pixel (a 6000x4000 image was still refining after ten minutes of CPU time at
     effort 1 here), so they get the single-pass encoder unless an effort is asked for.
     """
-    return 1 if refine.refines_in_one_window(height, width) else 0
+    return 2 if refine.refines_in_one_window(height, width) else 0
 
 
 def check_effort(effort: int | None) -> int | None:
@@ -114,7 +115,7 @@ def compress_with_stats(
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
     (slower, smaller files at the same quality; the decoder is the same); None, the default,
-    picks :func:`default_effort` for the image (1 up to about a megapixel, else 0);
+    picks :func:`default_effort` for the image (2 up to about a megapixel, else 0);
     ``progress(done, total)`` is called while it runs.
     """
     q = _check_quality(quality)

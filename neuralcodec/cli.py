@@ -700,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_EFFORT,
         metavar="0..9",
         help="encoder effort: 0 single pass, 1..3 greedy rounding, 4..9 latent refinement; higher is "
-        "slower and smaller at equal quality (default: 1 up to about a megapixel, 0 above)",
+        "slower and smaller at equal quality (default: 2 up to about a megapixel, 0 above)",
     )
     c.add_argument(
         "--max-pixels",
