@@ -54,7 +54,7 @@ the secant, which g_s's curvature makes several times too large.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -73,7 +73,8 @@ class GreedySettings:
         """The settings of each round of a schedule that runs ``rounds`` rounds."""
         if rounds <= 1 or self.flips_per_position_repeated is None:
             return self
-        return GreedySettings(self.curvature_scale, self.flips_per_position_repeated)
+        repeated = self.flips_per_position_repeated
+        return replace(self, flips_per_position=repeated, flips_per_position_repeated=None)
 
 
 # Measured on training photos (see the module docstring): MS-SSIM is far from quadratic in ŷ,

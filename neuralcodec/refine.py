@@ -112,7 +112,8 @@ class Schedule:
 # mse, 6 crops of 160², qualities 20/50/80) one and two rounds lowered J by 3.08 / 3.43 %, where
 # 16 SGA iterations gave 3.24 % in five times the time. From effort 3 on, SGA and then two
 # rounds (8 iterations + 2 rounds: -4.24 %; 16 + 1 round: -4.83 %). With cautious repeated
-# rounds (session 13: mse 3 flips per position each, msssim curvature scale 0.6, since 1.0) two rounds give
+# rounds (session 13: mse 3 flips per position each; msssim measured here at curvature scale 0.6,
+# since replaced by 1.0, see neuralcodec.greedy_rounding) two rounds give
 # -3.87 % (mse) / -3.75 % (msssim) and 8 iterations + 2 rounds -4.77 % / -4.86 %; rounds alone
 # level off (mse: 3 / 4 / 6 rounds -4.24 / -4.42 / -4.50 %; msssim: 3 / 4 rounds -4.34 / -4.84 %),
 # and SGA followed by four rounds beats it followed by two (8 iterations + 4 rounds: -5.21 % mse,
