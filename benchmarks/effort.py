@@ -146,13 +146,16 @@ def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
     if schedule is not None and schedule.greedy_rounds:
         settings = GREEDY_SETTINGS[zoo.load_model(model).config.metric]
         greedy = dataclasses.asdict(settings.for_rounds(schedule.greedy_rounds))
-    return {
+    setup = {
         "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
         "crop": crop,
         "device": device_name(device),
         "schedule": dataclasses.asdict(schedule) if schedule else None,
         "greedy": greedy,  # the rounds' settings (neuralcodec.greedy_rounding)
     }
+    if schedule is not None:  # (effort 0 rows keep their setup: nothing of refinement runs)
+        setup["refine_version"] = refine.ALGORITHM_VERSION
+    return setup
 
 
 def read_rows(path: Path | None) -> list[dict]:

@@ -57,12 +57,15 @@ from torch import Tensor
 from neuralcodec import codec
 from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, table_bits
-from neuralcodec.greedy_rounding import GREEDY_SETTINGS, greedy_steps
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS, greedy_steps, latent_coverage
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
 from neuralcodec.zoo import LoadedModel
 
 SEED = 0x5EED_C0DE
+# Raised whenever refinement makes other bytes from the same schedule and settings, so that
+# measurements of an earlier version are not taken for this one (benchmarks/effort.py).
+ALGORITHM_VERSION = 2  # 2: greedy rounding weighs each latent's curvature by its coverage of the image
 SINGLE_WINDOW_PIXELS = 1024 * 1024  # padded images up to this many pixels refine in one window
 TILE_Z = 8  # core side of a refinement tile, in z positions (512 pixels)
 # A core's z reaches the means of y within 7 y positions of it (h_s: 5x5 s2, 5x5 s2, 3x3), and
@@ -367,7 +370,8 @@ class _ImageRefiner:
         def curvature(y_hat: Tensor) -> Tensor:
             """Per-channel curvature of λ·D at the window's ŷ, (1, C, 1, 1): a Hutchinson estimate
             (random signs r; E[r ⊙ (∇(ŷ + r) − ∇(ŷ))] is the Hessian's diagonal) on a block of
-            at most CURVATURE_BLOCK² core positions, scored on the pixels it reaches."""
+            at most CURVATURE_BLOCK² core positions, scored on the pixels it reaches; per unit
+            of ``coverage`` (greedy rounding scales it by each position's coverage)."""
             (ya, yb), (xa, xb) = (_centred(sl, CURVATURE_BLOCK) for sl in yc[2:])
             reach = CURVATURE_REACH
             rows = (max(16 * (ya - reach), pix_crop[2].start), min(16 * (yb + reach), pix_crop[2].stop))
@@ -395,7 +399,11 @@ class _ImageRefiner:
                     return torch.autograd.grad(loss, v)[0]
 
             hessian_r = (grad_at(CURVATURE_STEP * r) - grad_at(0.0)) / CURVATURE_STEP
-            return (hessian_r * r).mean(dim=(0, 2, 3), keepdim=True).clamp_min(0.0)
+            # Per unit of coverage: a block that reaches into the padding would otherwise be
+            # averaged down by positions that barely touch the picture.
+            in_core = (slice(ya - yc[2].start, yb - yc[2].start), slice(xa - yc[3].start, xb - yc[3].start))
+            block_coverage = max(float(coverage[in_core].mean()), 0.01)
+            return (hessian_r * r).mean(dim=(0, 2, 3), keepdim=True).clamp_min(0.0) / block_coverage
 
         def round_greedily(start: _Candidate, h: Tensor, step: int, last: bool) -> _Candidate:
             """One round of greedy rounding from ``start`` (scored with its gradient); the
@@ -406,7 +414,7 @@ class _ImageRefiner:
                 start.index,
                 self.model.y_tables,
                 start.grad.cpu().double().numpy(),
-                h.cpu().double().numpy(),
+                h.cpu().double().numpy() * coverage,
                 num_pixels,
                 GREEDY_SETTINGS[self.metric].for_rounds(sched.greedy_rounds),
             )
@@ -414,6 +422,11 @@ class _ImageRefiner:
                 return start
             y_core = (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float()
             return score_at(start.z_core, y_core, step, with_grad=not last)
+
+        # Latents whose picture lies mostly in the padding barely change the scored pixels.
+        coverage = latent_coverage(
+            (4 * (r1 - r0), 4 * (c1 - c0)), (p0 - 64 * r0, p1 - 64 * r0), (q0 - 64 * c0, q1 - 64 * c0)
+        )
 
         def score_at(z_core: Tensor, y_core: Tensor, step: int, with_grad: bool) -> _Candidate:
             """``score`` of the given core latents (hard ẑ symbols, ŷ = μ_exact + k)."""

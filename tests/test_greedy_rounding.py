@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuralcodec.entropy_models import TableSet, symbol_bits, table_bits
-from neuralcodec.greedy_rounding import GREEDY_SETTINGS, GreedySettings, greedy_steps
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS, GreedySettings, greedy_steps, latent_coverage
 
 # One table over symbols -2..2, peaked at 0: moving towards 0 saves bits.
 TABLES = TableSet.from_pmfs([np.array([0.05, 0.2, 0.5, 0.2, 0.05])], [-2])
@@ -61,3 +61,22 @@ def test_repeated_rounds_use_their_own_limit_and_a_lone_round_its_own():
     assert list(steps(k, grad, settings=GreedySettings(1.0, 4, 1).for_rounds(3))) == [0, 0, -1, 0]
     unchanged = GreedySettings(curvature_scale=1.0, flips_per_position=2)
     assert unchanged.for_rounds(5) == unchanged
+
+
+def test_coverage_is_one_inside_the_image_zero_deep_in_the_padding_and_partial_at_its_edge():
+    # 8 x 8 latents (128 x 128 padded pixels) of a 70-row, 128-column image: cell 4 holds rows
+    # 64..79 (6 of them in the image), cells 5..7 lie in the padding.
+    cover = latent_coverage((8, 8), (0, 70), (0, 128))
+    assert cover.shape == (8, 8)
+    assert np.all((cover >= 0) & (cover <= 1))
+    assert np.allclose(cover[:3], 1.0)  # cells 0..2 and their neighbours: all image
+    assert 0 < cover[5, 0] < cover[4, 0] < cover[3, 0] < cover[2, 0] == 1.0  # fading out over the edge
+    assert np.allclose(cover[6:], 0.0)  # cell and both neighbours in the padding
+    assert np.allclose(cover, np.outer(cover[:, 0], np.ones(8)))  # every column alike: separable
+
+
+def test_without_curvature_a_latent_of_the_padding_moves_to_the_cheaper_symbol():
+    # The same residual in two channels, one inside the image, one whose picture lies in the
+    # padding (coverage 0): only the latter is free to save bits.
+    curvature = 50.0 * np.array([1.0, 0.0]).reshape(1, 2, 1, 1)
+    assert list(steps([1, 1], 0.0, curvature, pixels=100)) == [0, -1]

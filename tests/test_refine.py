@@ -124,6 +124,31 @@ def test_greedy_rounding_alone_lowers_the_objective_of_a_trained_model(make_imag
     assert torch.equal(codec.decode_latents(model, streams.z, streams.y, 96, 96), y2)
 
 
+def test_greedy_rounding_weighs_curvature_by_coverage_of_the_image(make_image, monkeypatch):
+    """A 70 x 70 image is padded to 128 x 128: latents whose picture lies in the padding barely
+    change the scored pixels, and treating them as such finds a lower objective (trained model)."""
+    from neuralcodec.zoo import available_models
+
+    if "mse" not in available_models():
+        pytest.skip("no shipped mse weights in this checkout")
+    model = load_model("mse")
+    img = make_image(70, 70, seed=7)
+
+    def best_change() -> float:
+        refine.TRACE = []
+        try:
+            y, z = codec.analyse(model, img[None], QUALITY, "cpu")
+            refine.refine_latents(model, img[None], y, z, QUALITY, 1, "cpu")
+            trace = list(refine.TRACE)
+        finally:
+            refine.TRACE = None
+        return min(t[1] for t in trace) / trace[0][1] - 1.0
+
+    weighed = best_change()
+    monkeypatch.setattr(refine, "latent_coverage", lambda size_y, rows, cols: np.ones(size_y))
+    assert weighed < best_change() < 0
+
+
 def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     model = load_model(tiny_model)
     a, b = make_image(64, 64, seed=4), make_image(64, 64, seed=5)

@@ -103,6 +103,17 @@ def test_rows_of_other_greedy_rounding_settings_are_measured_again(
     assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 has no rounds: reused
 
 
+def test_rows_of_an_earlier_refinement_algorithm_are_measured_again(
+    bench_dataset: Path, tmp_path: Path, monkeypatch
+):
+    out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
+    effort.main(_args(bench_dataset, out, "--rows", str(rows)))
+    monkeypatch.setattr(effort.refine, "ALGORITHM_VERSION", effort.refine.ALGORITHM_VERSION + 1)
+    calls = _counting_encodes(monkeypatch)
+    effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-next-version"))
+    assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 refines nothing: reused
+
+
 def test_a_time_budget_summarises_only_the_images_measured_in_full(
     bench_dataset: Path, tmp_path: Path, capsys
 ):
