@@ -48,15 +48,23 @@ padding, where a change barely touches the scored pixels, and the 12 × 12 curva
 covered them too, so the per-channel curvature came out too small and a large scale made up
 for it. Now each latent's curvature is weighed by its coverage of the image
 (``latent_coverage``, the block's estimate taken per unit of coverage). On 160² crops (mean
-change of J, as above) ``mse`` one / two rounds went from −2.81 / −3.50 % to −4.12 / −5.03 %,
-``msssim`` from −2.33 / (two rounds) to −2.60 / −4.05 %. On crops without padding (256², 14
+change of J, as above) ``mse`` one / two rounds went from −2.81 / −3.50 % (the old settings) to
+−4.12 / −5.03 % (the new ones), ``msssim`` from −2.33 / −3.48 % to −2.60 / −4.05 %. On crops
+without padding (256², 14
 training photos, two rounds of at most 4 flips per position) the ``mse`` curvature scale
 1.25 / 1.5 / 1.75 gave −3.32 / −3.26 / −3.02 % (3 flips at 1.75, the old setting: −2.99 %;
 1.0 / 0.8: −2.97 / −2.28 % on 6 photos); ``msssim`` at scale 0.5 / 0.7 / 1 / 1.5 with one flip
 −2.26 / −2.43 / −2.59 / −2.28 % (two flips at 1 / 2: −2.22 / −1.88 %; flipping only one colour
 of a checkerboard per round: −2.04 %). A per-position curvature (a Hutchinson estimate over the
 whole window, four samples) gained nothing on unpadded crops (``mse`` one round −2.23 vs
-−2.32 %, ``msssim`` −1.73 vs −1.65 %).
+−2.32 %, ``msssim`` −1.73 vs −1.65 %); a per-channel curvature from the whole window rather than
+the block, one sample, gave ``msssim`` −2.80 vs −2.68 % (512² crops, two rounds) for a full
+extra gradient pass. A round's predicted gains are several times its real ones (256² crops,
+one round: ``mse`` predicts −5 to −9 % of J and gets −2.5 to −3.8 %, ``msssim`` −2 to −9 % for
+−1.1 to −2.8 %), and modelling the flips' interactions by the Gauss–Newton kernel of g_s (the
+channels' pixel responses at the window's centre, correlated within a position or over 5 × 5
+positions, applied flip by flip) gained little (``mse`` one round −2.76 / −2.96 % vs −2.71 %)
+and let no more flips through (12 per position: −1.61 %).
 
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to
