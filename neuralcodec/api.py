@@ -78,8 +78,10 @@ def default_effort(width: int, height: int) -> int:
     Measured (issue 10's rule, the best effort within about 3 s per Kodak image on a 2-core
     CPU): whole Kodak images (kodim01, 05, 13, 20, quality 75) with 2 threads on an AVX2 AMD
     EPYC took 0.43 s (mse) / 0.43 s (msssim) at effort 0, 1.9 / 2.1 s at effort 1, 2.7 / 2.9 s
-    at effort 2 (at most 2.75 / 3.02 s) and 4.2 / 4.1 s at effort 3; effort 2 made the 24 Kodak
-    files 4.4 % / 3.2 % smaller at equal quality (benchmarks/results/kodak/effort.md).
+    at effort 2 (at most 2.75 / 3.02 s) and 4.2 / 4.1 s at effort 3 (session 13; mse again in
+    session 14, kodim01-04 at quality 60 and 75: 0.42 / 1.90 / 2.61 / 3.64 s); effort 2 made
+    the 24 Kodak files 5.1 % (mse) / 3.2 % (msssim) smaller at equal quality
+    (benchmarks/results/kodak/effort.md).
     Larger images refine tile by tile, each 512² core inside a 1024² window, about four times
     the work per pixel (a 6000x4000 image was still refining after ten minutes of CPU time at
     effort 1 here), so they get the single-pass encoder unless an effort is asked for.
