@@ -14,6 +14,10 @@ on that scale lands on the target in a few encoder passes:
 
 ``target_size`` gives the largest quality whose file fits (size <= target); ``target_psnr``
 and ``target_ms_ssim`` give the smallest file that reaches the target. Every pass is cached.
+At an effort above 0 (latent refinement, seconds per pass) the search runs with the
+single-pass encoder first and then continues at the effort from that answer along the slope
+found there, so a Kodak-sized image costs a handful of fast passes and one or two slow ones
+instead of every pass at the effort.
 A target the model cannot reach for this image (even quality 0 is too large, even quality
 100 is not good enough) raises TargetUnreachableError, which carries the closest pass.
 PSNR and MS-SSIM are measured on the decoded RGB against the input's RGB
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 QUALITY_STEP = 0.01  # qualities are searched on this grid (what -v prints)
 MAX_PASSES = 12
+REFINED_MAX_PASSES = 4  # passes at effort > 0, after the single-pass search (see compress_to_target)
 DEFAULT_SIZE_TOLERANCE = 0.02  # accept a file within 2 % below the target size
 DEFAULT_QUALITY_TOLERANCE_DB = 0.05  # accept PSNR / MS-SSIM dB within 0.05 dB above the target
 # Typical slopes per quality unit, only used until two passes give a real one.
@@ -102,6 +107,105 @@ def _scaled(kind: str, value: float) -> float:
     return min(value, 200.0)  # a lossless PSNR (inf) must not break the interpolation
 
 
+class _Goal(NamedTuple):
+    """What a search aims at: ``ok`` passes meet the target, ``good_enough`` ones are close enough."""
+
+    kind: str
+    aim: float  # on the scaled axis (log bytes, PSNR or MS-SSIM dB)
+    ok: Callable[[_Pass], bool]
+    good_enough: Callable[[_Pass], bool]
+
+
+def _best(cache: dict[float, _Pass], goal: _Goal) -> _Pass | None:
+    """The pass meeting the target nearest its boundary: the highest quality whose file fits,
+    or the lowest quality that reaches the PSNR / MS-SSIM."""
+    oks = [p for p in cache.values() if goal.ok(p)]
+    if not oks:
+        return None
+    return max(oks, key=lambda p: p.quality) if goal.kind == "size" else min(oks, key=lambda p: p.quality)
+
+
+def _closest(passes: list[_Pass], goal: _Goal) -> _Pass:
+    """The pass nearest an unreachable target: the smallest file of the lowest quality tried,
+    or the best PSNR / MS-SSIM of the highest."""
+    if goal.kind == "size":
+        return min(passes, key=lambda p: (p.quality, p.value))
+    return max(passes, key=lambda p: (p.quality, p.value))
+
+
+def _local_slope(cache: dict[float, _Pass], around: _Pass, fallback: float) -> float:
+    """The slope (scaled value per quality unit) between the two passes nearest ``around``,
+    or ``fallback`` when they do not give a rising one."""
+    near = sorted(cache.values(), key=lambda p: abs(p.quality - around.quality))[:2]
+    if len(near) == 2 and (near[0].scaled - near[1].scaled) * (near[0].quality - near[1].quality) > 0:
+        return (near[0].scaled - near[1].scaled) / (near[0].quality - near[1].quality)
+    return fallback
+
+
+def _search(
+    run: Callable[[float], _Pass],
+    cache: dict[float, _Pass],
+    goal: _Goal,
+    start: float,
+    prior_slope: float,
+    max_passes: int,
+    overshoot: float = 1.1,
+) -> None:
+    """Encoder passes (``run``, which fills ``cache``) from quality ``start`` until one is good
+    enough, the bracket is two grid steps wide, ``max_passes`` ran or the edge is reached."""
+    aim = goal.aim
+    current = run(start)
+    same_side = misses = 0
+    last_side: bool | None = None
+    while True:
+        chosen = _best(cache, goal)
+        if chosen is not None and goal.good_enough(chosen):
+            return
+        # Bracket: lo = highest quality below the aim's side, hi = lowest above it (value grows with q).
+        below = [p for p in cache.values() if p.scaled < aim]
+        above = [p for p in cache.values() if p.scaled >= aim]
+        lo = max(below, key=lambda p: p.quality) if below else None
+        hi = min(above, key=lambda p: p.quality) if above else None
+        if lo is not None and hi is not None and hi.quality <= lo.quality:
+            lo = hi = None  # not monotone here: fall back to the passes around the boundary
+            ordered = sorted(cache.values(), key=lambda p: p.quality)
+            for a, b in zip(ordered, ordered[1:]):
+                if goal.ok(a) != goal.ok(b):
+                    lo, hi = a, b
+                    break
+        if lo is not None and hi is not None:
+            misses = 0
+            width = hi.quality - lo.quality
+            if width <= 2 * QUALITY_STEP + 1e-9 or len(cache) >= max_passes:
+                return
+            if same_side >= 2:
+                q = (lo.quality + hi.quality) / 2
+            else:
+                slope = (hi.scaled - lo.scaled) / width
+                q = lo.quality + (aim - lo.scaled) / slope if slope > 0 else (lo.quality + hi.quality) / 2
+                q = min(max(q, lo.quality + 0.1 * width), hi.quality - 0.1 * width)
+        else:
+            edge = 100.0 if hi is None else 0.0  # the side we must move towards
+            known = lo if hi is None else hi
+            if known.quality == edge:
+                return
+            # Secant through the two passes nearest the target; each step that fails to cross
+            # the target overshoots more (curves flatten towards the ends of the range).
+            slope = _local_slope(cache, known, prior_slope)
+            step = (aim - known.scaled) / slope * overshoot * 2**misses
+            step = math.copysign(max(abs(step), 1.0), edge - known.quality)
+            misses += 1
+            # The last pass allowed settles reachability at the edge rather than guessing again.
+            q = edge if len(cache) >= max_passes - 1 else known.quality + step
+        before = len(cache)
+        current = run(q)
+        if len(cache) == before:  # the grid gives nothing new between these passes
+            return
+        side = current.scaled >= aim
+        same_side = same_side + 1 if side == last_side else 0
+        last_side = side
+
+
 def compress_to_target(
     image: ImageSource,
     *,
@@ -120,14 +224,19 @@ def compress_to_target(
 ) -> TargetResult:
     """Compress ``image`` at the quality that meets exactly one target (see the module docstring).
 
+    ``effort`` as in ``api.compress`` (None: the image's default). Above 0 the quality is first
+    searched with the single-pass encoder, then at most ``REFINED_MAX_PASSES`` passes at the
+    effort start from its answer; the file is the effort's when one of those passes meets the
+    target, else the single-pass one (refinement may trade bits for distortion).
     ``on_pass(quality, file_bytes, value)`` is called after every encoder pass; ``progress`` is
     handed to the encoder (slow effort levels).
     """
-    from neuralcodec.api import compress_with_stats, decompress
+    from neuralcodec.api import check_effort, compress_with_stats, decompress, default_effort
     from neuralcodec.image_modes import PreparedImage, prepare
     from neuralcodec.zoo import DEFAULT_MODEL
 
     kind, target = _check_target(target_size, target_psnr, target_ms_ssim)
+    effort = check_effort(effort)
     model = DEFAULT_MODEL if model is None else model
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     if kind == "ms-ssim":
@@ -138,28 +247,39 @@ def compress_to_target(
             raise InvalidInputError(
                 f"an MS-SSIM target needs an image of at least {MS_SSIM_MIN_SIDE} pixels per side"
             )
-    cache: dict[float, _Pass] = {}
+    width, height = prepared.rgb.shape[1], prepared.rgb.shape[0]
+    effective_effort = default_effort(width, height) if effort is None else effort
 
-    def run(q: float) -> _Pass:
-        q = round(min(max(q, 0.0), 100.0) / QUALITY_STEP) * QUALITY_STEP
-        q = round(q, 2)
-        if q in cache:
-            return cache[q]
-        data, stats = compress_with_stats(
-            prepared, q, model, device, keep_metadata=keep_metadata, effort=effort, progress=progress
-        )
-        if kind == "size":
-            value = float(len(data))
-        else:
-            from neuralcodec import metrics
+    def pass_runner(pass_effort: int, cache: dict[float, _Pass]) -> Callable[[float], _Pass]:
+        def run(q: float) -> _Pass:
+            q = round(min(max(q, 0.0), 100.0) / QUALITY_STEP) * QUALITY_STEP
+            q = round(q, 2)
+            if q in cache:
+                return cache[q]
+            data, stats = compress_with_stats(
+                prepared,
+                q,
+                model,
+                device,
+                keep_metadata=keep_metadata,
+                effort=pass_effort,
+                progress=progress if pass_effort else None,
+            )
+            if kind == "size":
+                value = float(len(data))
+            else:
+                from neuralcodec import metrics
 
-            decoded = decompress(data, device, model, strip=True, max_pixels=None)
-            rgb = np.asarray(decoded.convert("RGB"))
-            value = metrics.psnr(prepared.rgb, rgb) if kind == "psnr" else metrics.ms_ssim(prepared.rgb, rgb)
-        cache[q] = found = _Pass(q, data, stats, value, _scaled(kind, value))
-        if on_pass is not None:
-            on_pass(q, len(data), value)
-        return found
+                decoded = decompress(data, device, model, strip=True, max_pixels=None)
+                rgb = np.asarray(decoded.convert("RGB"))
+                measure = metrics.psnr if kind == "psnr" else metrics.ms_ssim
+                value = measure(prepared.rgb, rgb)
+            cache[q] = found = _Pass(q, data, stats, value, _scaled(kind, value))
+            if on_pass is not None:
+                on_pass(q, len(data), value)
+            return found
+
+        return run
 
     # "ok" passes meet the target; the answer is the ok pass nearest the boundary.
     if kind == "size":
@@ -171,77 +291,37 @@ def compress_to_target(
         aim = t_scaled + quality_tolerance_db / 2
         ok = lambda p: p.value >= target  # noqa: E731
         good_enough = lambda p: p.scaled <= t_scaled + quality_tolerance_db  # noqa: E731
+    goal = _Goal(kind, aim, ok, good_enough)
 
-    def best() -> _Pass | None:
-        oks = [p for p in cache.values() if ok(p)]
-        if not oks:
-            return None
-        return max(oks, key=lambda p: p.quality) if kind == "size" else min(oks, key=lambda p: p.quality)
+    single_pass: dict[float, _Pass] = {}
+    _search(pass_runner(0, single_pass), single_pass, goal, 50.0, _PRIOR_SLOPE[kind], max_passes)
+    every_pass = list(single_pass.values())
+    if effective_effort:
+        # The slow encoder starts from the single-pass answer, along the slope found there:
+        # refinement shifts the curve by a few per cent, so one or two passes usually land.
+        start = _best(single_pass, goal) or _closest(every_pass, goal)
+        refined: dict[float, _Pass] = {}
+        _search(
+            pass_runner(effective_effort, refined),
+            refined,
+            goal,
+            start.quality,
+            _local_slope(single_pass, start, _PRIOR_SLOPE[kind]),
+            REFINED_MAX_PASSES,
+            overshoot=1.0,
+        )
+        every_pass += list(refined.values())
+        chosen = _best(refined, goal)
+        if chosen is not None:
+            return TargetResult(chosen.data, chosen.stats, chosen.quality, len(every_pass), chosen.value)
+        # No refined pass meets the target (refinement may trade bits for distortion): the
+        # single-pass answer does, when there is one.
+    passes = len(every_pass)
 
-    def result(p: _Pass) -> TargetResult:
-        return TargetResult(p.data, p.stats, p.quality, len(cache), p.value)
-
-    current = run(50.0)
-    same_side = misses = 0
-    last_side: bool | None = None
-    while True:
-        chosen = best()
-        if chosen is not None and good_enough(chosen):
-            return result(chosen)
-        # Bracket: lo = highest quality below the aim's side, hi = lowest above it (value grows with q).
-        below = [p for p in cache.values() if p.scaled < aim]
-        above = [p for p in cache.values() if p.scaled >= aim]
-        lo = max(below, key=lambda p: p.quality) if below else None
-        hi = min(above, key=lambda p: p.quality) if above else None
-        if lo is not None and hi is not None and hi.quality <= lo.quality:
-            lo = hi = None  # not monotone here: fall back to the passes around the boundary
-            ordered = sorted(cache.values(), key=lambda p: p.quality)
-            for a, b in zip(ordered, ordered[1:]):
-                if ok(a) != ok(b):
-                    lo, hi = a, b
-                    break
-        if lo is not None and hi is not None:
-            misses = 0
-            width = hi.quality - lo.quality
-            if width <= 2 * QUALITY_STEP + 1e-9 or len(cache) >= max_passes:
-                break
-            if same_side >= 2:
-                q = (lo.quality + hi.quality) / 2
-            else:
-                slope = (hi.scaled - lo.scaled) / width
-                q = lo.quality + (aim - lo.scaled) / slope if slope > 0 else (lo.quality + hi.quality) / 2
-                q = min(max(q, lo.quality + 0.1 * width), hi.quality - 0.1 * width)
-        else:
-            edge = 100.0 if hi is None else 0.0  # the side we must move towards
-            known = lo if hi is None else hi
-            if known.quality == edge:
-                break
-            # Secant through the two passes nearest the target; each step that fails to cross
-            # the target overshoots more (curves flatten towards the ends of the range).
-            near = sorted(cache.values(), key=lambda p: abs(p.quality - known.quality))[:2]
-            slope = _PRIOR_SLOPE[kind]
-            if len(near) == 2 and (near[0].scaled - near[1].scaled) * (near[0].quality - near[1].quality) > 0:
-                slope = (near[0].scaled - near[1].scaled) / (near[0].quality - near[1].quality)
-            step = (aim - known.scaled) / slope * 1.1 * 2**misses
-            step = math.copysign(max(abs(step), 1.0), edge - known.quality)
-            misses += 1
-            # The last pass allowed settles reachability at the edge rather than guessing again.
-            q = edge if len(cache) >= max_passes - 1 else known.quality + step
-        before = len(cache)
-        current = run(q)
-        if len(cache) == before:  # the grid gives nothing new between these passes
-            break
-        side = current.scaled >= aim
-        same_side = same_side + 1 if side == last_side else 0
-        last_side = side
-    chosen = best()
+    chosen = _best(single_pass, goal)
     if chosen is not None:
-        return result(chosen)
-    lowest, highest = (
-        min(cache.values(), key=lambda p: p.quality),
-        max(cache.values(), key=lambda p: p.quality),
-    )
-    closest = lowest if kind == "size" else highest
+        return TargetResult(chosen.data, chosen.stats, chosen.quality, passes, chosen.value)
+    closest = _closest(every_pass, goal)
     if kind == "size":
         message = (
             f"target size {int(target)} bytes is out of reach: quality {closest.quality:g} gives "
@@ -255,4 +335,6 @@ def compress_to_target(
             f"target {what} {target_shown} is out of reach: quality {closest.quality:g} gives {shown} "
             "with this model"
         )
-    raise TargetUnreachableError(message, result(closest))
+    raise TargetUnreachableError(
+        message, TargetResult(closest.data, closest.stats, closest.quality, passes, closest.value)
+    )

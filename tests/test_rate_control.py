@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuralcodec import metrics
+from neuralcodec import metrics, rate_control
 from neuralcodec.errors import InvalidInputError
 from neuralcodec.rate_control import TargetUnreachableError, compress_to_target
 
@@ -65,12 +65,14 @@ def test_runtime_metrics_do_not_import_benchmark_code():
 class FakeCodec:
     """compress_with_stats / decompress stand-ins: bytes = 1000·e^(0.02 q), PSNR = 20 + q/10 dB."""
 
-    def __init__(self, monkeypatch, noise: float = 0.0):
+    def __init__(self, monkeypatch, noise: float = 0.0, refined_size: float = 0.95):
         import neuralcodec.api as api
 
         self.calls: list[float] = []
+        self.efforts: list[int] = []
         self.rng = np.random.default_rng(0)
         self.noise = noise
+        self.refined_size = refined_size  # file size factor of an effort above 0
         monkeypatch.setattr(api, "compress_with_stats", self.compress_with_stats)
         monkeypatch.setattr(api, "decompress", self.decompress)
         monkeypatch.setattr(metrics, "psnr", lambda a, b: self.psnr)
@@ -78,10 +80,11 @@ class FakeCodec:
     def size(self, q: float) -> int:
         return round(1000 * math.exp(0.02 * q) * (1 + self.noise * self.rng.uniform(-1, 1)))
 
-    def compress_with_stats(self, image, quality, *args, **kwargs):
+    def compress_with_stats(self, image, quality, *args, effort=0, **kwargs):
         self.calls.append(quality)
-        self.psnr = 20 + quality / 10
-        return b"x" * self.size(quality), None
+        self.efforts.append(effort)
+        self.psnr = 20 + quality / 10 + (0.1 if effort else 0.0)
+        return b"x" * round(self.size(quality) * (self.refined_size if effort else 1.0)), None
 
     def decompress(self, data, *args, **kwargs):
         return Image.new("RGB", (8, 8))
@@ -126,6 +129,50 @@ def test_psnr_search_reaches_the_target_with_the_smallest_file(monkeypatch, smal
     assert found.passes <= 5 and found.passes == len(fake.calls)
     with pytest.raises(TargetUnreachableError, match="quality 100 gives 30.00 dB"):
         compress_to_target(small, target_psnr=31)
+
+
+def test_at_an_effort_the_search_runs_single_pass_then_lands_in_few_slow_passes(monkeypatch, small):
+    fake = FakeCodec(monkeypatch)
+    found = compress_to_target(small, target_size=3456, effort=None)  # the default: 2 for 8 x 8
+    slow = [q for q, e in zip(fake.calls, fake.efforts) if e]
+    assert set(fake.efforts) == {0, 2} and fake.efforts.index(2) > 0  # single-pass passes first
+    assert 1 <= len(slow) <= 2 and found.passes == len(fake.calls)
+    assert 0.98 * 3456 <= len(found.data) <= 3456
+    assert found.quality in slow and len(found.data) == round(fake.size(found.quality) * 0.95)
+    fake.calls.clear()
+    fake.efforts.clear()
+    found = compress_to_target(small, target_psnr=24.33, effort=3)
+    assert 24.33 <= found.value <= 24.33 + 0.05 + 1e-9 and fake.efforts[-1] == 3
+    assert sum(1 for e in fake.efforts if e) <= 2
+
+
+def test_when_refinement_misses_the_target_the_single_pass_answer_is_kept(monkeypatch, small):
+    # Refinement that spends bits: with a consistent shift the refined search adapts ...
+    fake = FakeCodec(monkeypatch, refined_size=1.5)
+    found = compress_to_target(small, target_size=3000, effort=2)
+    assert 0.98 * 3000 <= len(found.data) <= 3000 and fake.efforts[fake.calls.index(found.quality)] == 2
+    # ... but where no refined file fits at all, the single-pass answer is kept.
+    fake = FakeCodec(monkeypatch, refined_size=10)
+    found = compress_to_target(small, target_size=3000, effort=2)
+    assert len(found.data) <= 3000 and len(found.data) == fake.size(found.quality)
+    assert sum(1 for e in fake.efforts if e) <= rate_control.REFINED_MAX_PASSES
+    assert found.passes == len(fake.calls)
+
+
+def test_at_an_effort_a_target_only_refinement_reaches_is_met_and_the_closest_pass_named(monkeypatch, small):
+    FakeCodec(monkeypatch)  # quality 0: 1000 bytes single-pass, 950 refined
+    found = compress_to_target(small, target_size=960, effort=2)
+    assert found.quality == 0 and len(found.data) == 950
+    with pytest.raises(TargetUnreachableError, match="quality 0 gives 950 bytes") as info:
+        compress_to_target(small, target_size=900, effort=2)
+    assert info.value.closest.value == 950
+
+
+def test_a_bad_effort_is_refused_before_any_pass(monkeypatch, small):
+    fake = FakeCodec(monkeypatch)
+    with pytest.raises(ValueError, match="effort"):
+        compress_to_target(small, target_size=2000, effort=12)
+    assert fake.calls == []
 
 
 @pytest.mark.parametrize(
