@@ -50,14 +50,14 @@ for it. Now each latent's curvature is weighed by its coverage of the image
 (``latent_coverage``, the block's estimate taken per unit of coverage). On 160² crops (mean
 change of J, as above) ``mse`` one / two rounds went from −2.81 / −3.50 % (the old settings) to
 −4.12 / −5.03 % (the new ones), ``msssim`` from −2.33 / −3.48 % to −2.60 / −4.05 %. On crops
-without padding (256², 14
-training photos, two rounds of at most 4 flips per position) the ``mse`` curvature scale
-1.25 / 1.5 / 1.75 gave −3.32 / −3.26 / −3.02 % (3 flips at 1.75, the old setting: −2.99 %;
-1.0 / 0.8: −2.97 / −2.28 % on 6 photos; at most 5, or 6 then 4: −3.14 / −3.24 %), and one
-round at most 4 / 6 / 8 flips −2.64 / −2.53 / −2.09 % (real bytes, 24 Kodak images, effort 1:
-at most 4 flips −4.33 %, 6 −3.90 % BD-rate vs effort 0); ``msssim`` at scale 0.5 / 0.7 / 1 / 1.5 with one flip
-−2.26 / −2.43 / −2.59 / −2.28 % (two flips at 1 / 2: −2.22 / −1.88 %; flipping only one colour
-of a checkerboard per round: −2.04 %). A per-position curvature (a Hutchinson estimate over the
+without padding (256², 14 training photos, two rounds of at most 4 flips per position) the
+``mse`` curvature scale 1.25 / 1.5 / 1.75 gave −3.32 / −3.26 / −3.02 % (3 flips at 1.75, the
+old setting: −2.99 %; 1.0 / 0.8: −2.97 / −2.28 % on 6 photos; at most 5, or 6 then 4: −3.14 /
+−3.24 %), and one round of at most 4 / 6 / 8 flips −2.64 / −2.53 / −2.09 % (real bytes, 24
+Kodak images, effort 1: at most 4 flips −4.33 %, 6 −3.90 % BD-rate vs effort 0); ``msssim``
+at scale 0.5 / 0.7 / 1 / 1.5 with one flip −2.26 / −2.43 / −2.59 / −2.28 % (two flips at
+1 / 2: −2.22 / −1.88 %; flipping only one colour of a checkerboard per round: −2.04 %). A
+per-position curvature (a Hutchinson estimate over the
 whole window, four samples) gained nothing on unpadded crops (``mse`` one round −2.23 vs
 −2.32 %, ``msssim`` −1.73 vs −1.65 %); a per-channel curvature from the whole window rather than
 the block, one sample, gave ``msssim`` −2.80 vs −2.68 % (512² crops, two rounds) for a full
