@@ -35,8 +35,8 @@ def _blur(x: Tensor, win: Tensor) -> Tensor:
     return x
 
 
-def _ssim_cs(x: Tensor, y: Tensor, win: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
-    """Per-(batch, channel) mean SSIM and mean contrast-structure term."""
+def _ssim_maps(x: Tensor, y: Tensor, win: Tensor, data_range: float) -> tuple[Tensor, Tensor]:
+    """Per-pixel SSIM and contrast-structure maps ('valid' filtering: smaller than the input)."""
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     channels = x.shape[1]
     # One grouped filter pass over the five local statistics instead of five passes.
@@ -48,7 +48,28 @@ def _ssim_cs(x: Tensor, y: Tensor, win: Tensor, data_range: float) -> tuple[Tens
     sigma12 = xy - mu12
     cs_map = (2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2)
     ssim_map = (2 * mu12 + c1) / (mu1_sq + mu2_sq + c1) * cs_map
-    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+    return ssim_map, cs_map
+
+
+def ms_ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0) -> list[Tensor]:
+    """The maps whose (B, C) means MS-SSIM raises to ``MS_SSIM_WEIGHTS`` and multiplies:
+    contrast-structure at scales 1–4, SSIM at scale 5, each (B, C, h_s, w_s).
+
+    Map pixel j of scale s (0-based) is centred near full-resolution pixel
+    (j + 5 + ½)·2^s along a dimension of at least 11 pixels at that scale, (j + ½)·2^s along
+    a shorter one (not smoothed).
+    """
+    win = _window(x.dtype, x.device)
+    maps = []
+    for level in range(len(WEIGHTS)):
+        ssim, cs = _ssim_maps(x, y, win, data_range)
+        if level < len(WEIGHTS) - 1:
+            maps.append(cs)
+            padding = [s % 2 for s in x.shape[2:]]
+            x = F.avg_pool2d(x, kernel_size=2, padding=padding)
+            y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+    maps.append(ssim)
+    return maps
 
 
 def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
@@ -59,16 +80,7 @@ def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     """
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"expected two (B, C, H, W) tensors of one shape, got {x.shape} and {y.shape}")
-    win = _window(x.dtype, x.device)
-    weights = x.new_tensor(WEIGHTS)
-    terms = []
-    for level in range(len(WEIGHTS)):
-        ssim, cs = _ssim_cs(x, y, win, data_range)
-        if level < len(WEIGHTS) - 1:
-            terms.append(torch.relu(cs))
-            padding = [s % 2 for s in x.shape[2:]]
-            x = F.avg_pool2d(x, kernel_size=2, padding=padding)
-            y = F.avg_pool2d(y, kernel_size=2, padding=padding)
-    terms.append(torch.relu(ssim))
+    terms = [torch.relu(m.flatten(2).mean(-1)) for m in ms_ssim_maps(x, y, data_range)]
     stacked = torch.stack(terms, dim=0)  # (levels, B, C)
+    weights = x.new_tensor(WEIGHTS)
     return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)

@@ -56,8 +56,9 @@ from torch import Tensor
 
 from neuralcodec import codec
 from neuralcodec.adam import Adam
-from neuralcodec.entropy_models import scale_indexes, table_bits
+from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
 from neuralcodec.greedy_rounding import GREEDY_SETTINGS, greedy_steps, latent_coverage
+from neuralcodec.local_acceptance import distortion_change_per_position
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
 from neuralcodec.zoo import LoadedModel
@@ -167,6 +168,7 @@ class _Candidate:
     means: Tensor  # core exact means (float64)
     y_window: Tensor  # ŷ of the whole window (float32, CPU)
     grad: Tensor | None  # ∂(λ·D)/∂ŷ on the core, when asked for
+    shown: Tensor  # the scored pixels as the decoder outputs them, as D sees them
 
 
 @dataclass
@@ -252,11 +254,16 @@ class _ImageRefiner:
             levels = torch.round(levels.mean(dim=1, keepdim=True))
         return levels / 255.0
 
-    def _distortion(self, x_hat: Tensor, x: Tensor) -> Tensor:
-        """D of a decoded window against the input window (float, differentiable); for a
-        grayscale file on the channels' mean (the input's channels are equal)."""
+    def _as_measured(self, x_hat: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """A decoded window and the input window as D compares them: for a grayscale file the
+        channels' mean (the input's channels are equal)."""
         if self.gray_output:
-            x_hat, x = x_hat.mean(dim=1, keepdim=True), x[:, :1]
+            return x_hat.mean(dim=1, keepdim=True), x[:, :1]
+        return x_hat, x
+
+    def _distortion(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        """D of a decoded window against the input window (float, differentiable)."""
+        x_hat, x = self._as_measured(x_hat, x)
         if self.metric == "mse":
             return (x_hat - x).pow(2).mean() * 255.0**2
         if self.metric == "ms-ssim":
@@ -348,7 +355,8 @@ class _ImageRefiner:
                 if with_grad:
                     (grad,) = torch.autograd.grad(self.lmbda * self._distortion(x_hat, x), core)
             with torch.no_grad():
-                dist = float(self._distortion(self._shown(x_hat), x))
+                shown = self._shown(x_hat)
+                dist = float(self._distortion(shown, x))
             z_core = z_hard[zc]
             zs = z_core.flatten().numpy().astype(np.int64)
             z_index = np.repeat(np.arange(z_core.shape[1]), z_core.shape[2] * z_core.shape[3])
@@ -365,6 +373,7 @@ class _ImageRefiner:
                 means[yc],
                 y_exact,
                 grad,
+                shown,
             )
 
         def curvature(y_hat: Tensor) -> Tensor:
@@ -409,6 +418,7 @@ class _ImageRefiner:
             """One round of greedy rounding from ``start`` (scored with its gradient); the
             result is scored, with its gradient unless it is the ``last`` round."""
             assert start.grad is not None
+            settings = GREEDY_SETTINGS[self.metric].for_rounds(sched.greedy_rounds)
             moves = greedy_steps(
                 start.k,
                 start.index,
@@ -416,12 +426,40 @@ class _ImageRefiner:
                 start.grad.cpu().double().numpy(),
                 h.cpu().double().numpy() * coverage,
                 num_pixels,
-                GREEDY_SETTINGS[self.metric].for_rounds(sched.greedy_rounds),
+                settings,
             )
             if not moves.any():
                 return start
-            y_core = (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float()
-            return score_at(start.z_core, y_core, step, with_grad=not last)
+            if not settings.keep_where_helped:
+                return score_at(start.z_core, with_moves(start, moves), step, with_grad=not last)
+            candidate = score_at(start.z_core, with_moves(start, moves), step, with_grad=False)
+            kept = moves * helped(start, candidate, moves)
+            if kept.any() and not np.array_equal(kept, moves):
+                kept_only = score_at(start.z_core, with_moves(start, kept), step, with_grad=not last)
+                candidate = min(candidate, kept_only, key=lambda c: c.objective)
+            if candidate.grad is None and not last:
+                candidate = score_at(candidate.z_core, candidate.y_core, step, with_grad=True)
+            return candidate
+
+        def with_moves(start: _Candidate, moves: np.ndarray) -> Tensor:
+            """The core ŷ of ``start`` with its residuals moved by ``moves``."""
+            return (start.means + torch.from_numpy((start.k + moves).astype(np.float64))).float()
+
+        def helped(start: _Candidate, candidate: _Candidate, moves: np.ndarray) -> np.ndarray:
+            """Where the round from ``start`` to ``candidate`` lowered J, (1, 1, H, W) bool over
+            the core's y positions: the exact change of bits plus λ times the change of D laid
+            out by neuralcodec.local_acceptance."""
+            tables = self.model.y_tables
+            bits = symbol_bits(start.k + moves, start.index, tables)
+            bits -= symbol_bits(start.k, start.index, tables)
+            grid = moves.shape[2:]
+            before, target = self._as_measured(start.shown, x)
+            after, _ = self._as_measured(candidate.shown, x)
+            distortion = distortion_change_per_position(
+                self.metric, before, after, target, (p0 - 64 * r0, q0 - 64 * c0), grid
+            )
+            change = self.lmbda * distortion + bits.sum(axis=(0, 1)) / num_pixels
+            return (change < 0)[None, None]
 
         # Latents whose picture lies mostly in the padding barely change the scored pixels.
         coverage = latent_coverage(

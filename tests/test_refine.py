@@ -149,6 +149,41 @@ def test_greedy_rounding_weighs_curvature_by_coverage_of_the_image(make_image, m
     assert weighed < best_change() < 0
 
 
+@pytest.mark.parametrize("model_name", ["mse", "msssim"])
+def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_round(
+    make_image, monkeypatch, model_name
+):
+    """With ``keep_where_helped`` a round is scored, cut back to the positions where it lowered
+    J and scored again: one round ends at or below the whole round (trained model)."""
+    import dataclasses
+
+    from neuralcodec import greedy_rounding
+    from neuralcodec.zoo import available_models
+
+    if model_name not in available_models():
+        pytest.skip(f"no shipped {model_name} weights in this checkout")
+    model = load_model(model_name)
+    metric = model.config.metric
+    img = make_image(96, 128, seed=9)
+
+    def one_round(keep: bool) -> list[tuple[int, float, float, float]]:
+        settings = dataclasses.replace(greedy_rounding.GREEDY_SETTINGS[metric], keep_where_helped=keep)
+        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, metric, settings)
+        refine.TRACE = []
+        try:
+            y, z = codec.analyse(model, img[None], QUALITY, "cpu")
+            refine.refine_latents(model, img[None], y, z, QUALITY, 1, "cpu")
+            return list(refine.TRACE)
+        finally:
+            refine.TRACE = None
+
+    whole, kept = one_round(False), one_round(True)
+    assert [t[0] for t in whole] == [0, 1]
+    assert [t[0] for t in kept] == [0, 1, 1]  # the round, then what of it helped
+    assert kept[1] == whole[1]  # the same round
+    assert min(t[1] for t in kept) <= min(t[1] for t in whole) < kept[0][1]
+
+
 def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     model = load_model(tiny_model)
     a, b = make_image(64, 64, seed=4), make_image(64, 64, seed=5)
