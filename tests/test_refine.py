@@ -191,7 +191,18 @@ def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     assert [(s.z, s.y) for s in together] == [(s.z, s.y) for s in (encode(model, a, 1), encode(model, b, 1))]
 
 
-def test_large_images_refine_tile_by_tile_and_stay_no_worse(tiny_model, make_image, monkeypatch):
+@pytest.mark.parametrize("keep_where_helped", [False, True])
+def test_large_images_refine_tile_by_tile_and_stay_no_worse(
+    tiny_model, make_image, monkeypatch, keep_where_helped
+):
+    import dataclasses
+
+    from neuralcodec import greedy_rounding
+
+    settings = dataclasses.replace(
+        greedy_rounding.GREEDY_SETTINGS["mse"], keep_where_helped=keep_where_helped
+    )
+    monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", settings)
     monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 0)
     monkeypatch.setattr(refine, "TILE_Z", 1)
     monkeypatch.setattr(refine, "HALO_Z", 4)
