@@ -38,7 +38,7 @@ from neuralcodec.zoo import (
 )
 
 DEFAULT_QUALITY = 75.0
-DEFAULT_EFFORT: int | None = None  # the effort of each image: default_effort(width, height)
+DEFAULT_EFFORT: int | None = None  # the effort of each image: default_effort(width, height, metric)
 MAX_EFFORT = 9
 # Decoding refuses images above this many pixels unless asked (``max_pixels=``,
 # ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
@@ -70,23 +70,31 @@ def _check_quality(quality: float) -> float:
     return q
 
 
-def default_effort(width: int, height: int) -> int:
-    """The effort of an image when none is asked for: 2 (two rounds of greedy rounding) when the
-    image refines in one window (at most ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to
-    the latent grid), else 0.
+# The effort an image gets when none is asked for, per distortion metric of the model: by issue
+# 10's rule, the best BD-rate whose encode stays within about 3 s per Kodak image on a 2-core CPU.
+DEFAULT_EFFORTS = {"mse": 2, "ms-ssim": 1}
 
-    Measured (issue 10's rule, the best effort within about 3 s per Kodak image on a 2-core
-    CPU): whole Kodak images (kodim01, 05, 13, 20, quality 75) with 2 threads on an AVX2 AMD
-    EPYC took 0.43 s (mse) / 0.43 s (msssim) at effort 0, 1.9 / 2.1 s at effort 1, 2.7 / 2.9 s
-    at effort 2 (at most 2.75 / 3.02 s) and 4.2 / 4.1 s at effort 3 (session 13; mse again in
-    session 14, kodim01-04 at quality 60 and 75: 0.42 / 1.90 / 2.61 / 3.64 s); effort 2 made
-    the 24 Kodak files 5.1 % (mse) / 3.2 % (msssim) smaller at equal quality
-    (benchmarks/results/kodak/effort.md).
+
+def default_effort(width: int, height: int, metric: str = "mse") -> int:
+    """The effort of an image when none is asked for: ``DEFAULT_EFFORTS[metric]`` (2 for ``mse``
+    models, 1 for ``ms-ssim`` ones; 0 for a metric not listed) when the image refines in one
+    window (at most ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to the latent grid),
+    else 0.
+
+    Measured with 2 threads on an AVX2 AMD EPYC, nothing else running, whole Kodak images
+    (kodim01-04, qualities 60 and 75; benchmarks/results/kodak/effort.md): ``mse`` efforts 0 /
+    1 / 2 / 3 took 0.42 / 1.90 / 2.61 / 3.64 s (session 14), and effort 2 made the 24 Kodak
+    files 5.1 % smaller at equal PSNR; ``msssim`` efforts 0 / 1 / 2 / 3 took 0.43 / 2.56 /
+    3.83 / 6.66 s (session 15: its rounds score twice, see
+    ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
+    3.2 % smaller at equal MS-SSIM (effort 2: 4.2 %, but a third over the 3 s).
     Larger images refine tile by tile, each 512² core inside a 1024² window, about four times
     the work per pixel (a 6000x4000 image was still refining after ten minutes of CPU time at
     effort 1 here), so they get the single-pass encoder unless an effort is asked for.
     """
-    return 2 if refine.refines_in_one_window(height, width) else 0
+    if not refine.refines_in_one_window(height, width):
+        return 0
+    return DEFAULT_EFFORTS.get(metric, 0)
 
 
 def check_effort(effort: int | None) -> int | None:
@@ -117,7 +125,8 @@ def compress_with_stats(
 
     ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
     (slower, smaller files at the same quality; the decoder is the same); None, the default,
-    picks :func:`default_effort` for the image (2 up to about a megapixel, else 0);
+    picks :func:`default_effort` for the image and model (up to about a megapixel 2 for ``mse``
+    models, 1 for ``ms-ssim`` ones; else 0);
     ``progress(done, total)`` is called while it runs.
     """
     q = _check_quality(quality)
@@ -125,7 +134,7 @@ def compress_with_stats(
     loaded = _load(load_model, model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
-    effort = default_effort(w, h) if effort is None else effort
+    effort = default_effort(w, h, loaded.config.metric) if effort is None else effort
     architecture = get_architecture(loaded.architecture)
     gray = prepared.mode in (ColorMode.L, ColorMode.LA)
     streams = architecture.encode(
@@ -176,6 +185,12 @@ def compress(
             effort=effort,
         ).data
     return compress_with_stats(image, quality, model, device, effort=effort)[0]
+
+
+def loaded_model(model: str | Path | LoadedModel) -> LoadedModel:
+    """A shipped model's name or a weights file, loaded (cached); a loaded model as it is.
+    Raises InvalidModelError with a one-line message for a file that does not load."""
+    return _load(load_model, model)
 
 
 def _load(load: Callable[[str | Path], LoadedModel], model: str | Path | LoadedModel) -> LoadedModel:

@@ -700,7 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_EFFORT,
         metavar="0..9",
         help="encoder effort: 0 single pass, 1..3 greedy rounding, 4..9 latent refinement; higher is "
-        "slower and smaller at equal quality (default: 2 up to about a megapixel, 0 above)",
+        "slower and smaller at equal quality (default up to about a megapixel: 2 for mse models, "
+        "1 for msssim ones; 0 above)",
     )
     c.add_argument(
         "--max-pixels",

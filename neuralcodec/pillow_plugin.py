@@ -8,7 +8,8 @@ plugins, like pillow_heif's ``register_heif_opener``)::
     Image.open("photo.nc").save("photo.png")
 
 ``save`` accepts ``quality`` (0..100, default 75), ``effort`` (0..9; by default, as in
-``neuralcodec.compress``, 2 up to about a megapixel and 0 above; 0 is the single-pass encoder,
+``neuralcodec.compress``, up to about a megapixel 2 for ``mse`` models and 1 for ``msssim``
+ones, 0 above; 0 is the single-pass encoder,
 higher refines this image's latents: slower, smaller files, same decoder; a bad value raises
 ValueError), ``model`` and ``device``.
 """

@@ -231,13 +231,13 @@ def compress_to_target(
     ``on_pass(quality, file_bytes, value)`` is called after every encoder pass; ``progress`` is
     handed to the encoder (slow effort levels).
     """
-    from neuralcodec.api import check_effort, compress_with_stats, decompress, default_effort
+    from neuralcodec.api import check_effort, compress_with_stats, decompress, default_effort, loaded_model
     from neuralcodec.image_modes import PreparedImage, prepare
     from neuralcodec.zoo import DEFAULT_MODEL
 
     kind, target = _check_target(target_size, target_psnr, target_ms_ssim)
     effort = check_effort(effort)
-    model = DEFAULT_MODEL if model is None else model
+    model = loaded_model(DEFAULT_MODEL if model is None else model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     if kind == "ms-ssim":
         from neuralcodec.errors import InvalidInputError
@@ -248,7 +248,7 @@ def compress_to_target(
                 f"an MS-SSIM target needs an image of at least {MS_SSIM_MIN_SIDE} pixels per side"
             )
     width, height = prepared.rgb.shape[1], prepared.rgb.shape[0]
-    effective_effort = default_effort(width, height) if effort is None else effort
+    effective_effort = default_effort(width, height, model.config.metric) if effort is None else effort
 
     def pass_runner(pass_effort: int, cache: dict[float, _Pass]) -> Callable[[float], _Pass]:
         def run(q: float) -> _Pass:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuralcodec import metrics, rate_control
+from neuralcodec import api, metrics, rate_control
 from neuralcodec.errors import InvalidInputError
 from neuralcodec.rate_control import TargetUnreachableError, compress_to_target
+from neuralcodec.zoo import DEFAULT_MODEL
 
 # --------------------------------------------------------------------------- metrics
 
@@ -133,9 +134,10 @@ def test_psnr_search_reaches_the_target_with_the_smallest_file(monkeypatch, smal
 
 def test_at_an_effort_the_search_runs_single_pass_then_lands_in_few_slow_passes(monkeypatch, small):
     fake = FakeCodec(monkeypatch)
-    found = compress_to_target(small, target_size=3456, effort=None)  # the default: 2 for 8 x 8
+    found = compress_to_target(small, target_size=3456, effort=None)  # the default model's default
+    default = api.default_effort(8, 8, api.loaded_model(DEFAULT_MODEL).config.metric)
     slow = [q for q, e in zip(fake.calls, fake.efforts) if e]
-    assert set(fake.efforts) == {0, 2} and fake.efforts.index(2) > 0  # single-pass passes first
+    assert default > 0 and set(fake.efforts) == {0, default} and fake.efforts.index(default) > 0
     assert 1 <= len(slow) <= 2 and found.passes == len(fake.calls)
     assert 0.98 * 3456 <= len(found.data) <= 3456
     assert found.quality in slow and len(found.data) == round(fake.size(found.quality) * 0.95)

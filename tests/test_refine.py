@@ -262,13 +262,19 @@ def test_the_default_effort_is_greedy_rounding_up_to_a_megapixel_and_single_pass
     from neuralcodec import api
 
     assert api.default_effort(768, 512) == 2  # Kodak
+    assert api.default_effort(768, 512, "ms-ssim") == 1  # its rounds cost two syntheses each
     assert api.default_effort(1024, 1024) == 2 and api.default_effort(1025, 1024) == 0
-    assert api.default_effort(6000, 4000) == 0
+    assert api.default_effort(6000, 4000) == 0 == api.default_effort(6000, 4000, "ms-ssim")
+    assert api.default_effort(768, 512, "psnr-hvs") == 0  # a metric without a measured default
     img = make_image(64, 64, seed=8)
     single_pass = neuralcodec.compress(img, QUALITY, tiny_model, effort=0)
     assert single_pass != neuralcodec.compress(img, QUALITY, tiny_model, effort=2)  # so the test can tell
     assert neuralcodec.compress(img, QUALITY, tiny_model) == neuralcodec.compress(
         img, QUALITY, tiny_model, effort=2
+    )
+    monkeypatch.setitem(api.DEFAULT_EFFORTS, "mse", 3)  # the model's metric decides
+    assert neuralcodec.compress(img, QUALITY, tiny_model) == neuralcodec.compress(
+        img, QUALITY, tiny_model, effort=3
     )
     monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 64 * 64 - 1)  # as if it were a large image
     assert neuralcodec.compress(img, QUALITY, tiny_model) == neuralcodec.compress(
