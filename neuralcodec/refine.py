@@ -416,7 +416,10 @@ class _ImageRefiner:
 
         def round_greedily(start: _Candidate, h: Tensor, step: int, last: bool) -> _Candidate:
             """One round of greedy rounding from ``start`` (scored with its gradient); the
-            result is scored, with its gradient unless it is the ``last`` round."""
+            result is scored, with its gradient unless it is the ``last`` round. With
+            ``keep_where_helped`` the round is scored, cut back to the positions where it helped
+            and scored again, and the better of the two is the result (``start`` when neither
+            beats it)."""
             assert start.grad is not None
             settings = GREEDY_SETTINGS[self.metric].for_rounds(sched.greedy_rounds)
             moves = greedy_steps(
@@ -437,6 +440,8 @@ class _ImageRefiner:
             if kept.any() and not np.array_equal(kept, moves):
                 kept_only = score_at(start.z_core, with_moves(start, kept), step, with_grad=not last)
                 candidate = min(candidate, kept_only, key=lambda c: c.objective)
+            if candidate.objective >= start.objective:
+                return start  # no better: the rounds stop here (no gradient pass for nothing)
             if candidate.grad is None and not last:
                 candidate = score_at(candidate.z_core, candidate.y_core, step, with_grad=True)
             return candidate
