@@ -48,7 +48,7 @@ from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dat
 from benchmarks.metrics import compare, msssim_db
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
-from neuralcodec.greedy_rounding import GREEDY_SETTINGS
+from neuralcodec.greedy_rounding import greedy_settings
 from neuralcodec.zoo import load_model
 
 FULL_SIZE_IMAGE = "kodim01.png"  # 768 x 512
@@ -144,8 +144,8 @@ def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
     schedule = refine.SCHEDULES[effort] if effort else None
     greedy = None
     if schedule is not None and schedule.greedy_rounds:
-        settings = GREEDY_SETTINGS[zoo.load_model(model).config.metric]
-        greedy = dataclasses.asdict(settings.for_rounds(schedule.greedy_rounds))
+        metric = zoo.load_model(model).config.metric
+        greedy = dataclasses.asdict(greedy_settings(metric, schedule.greedy_rounds))
     setup = {
         "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
         "crop": crop,

@@ -15,9 +15,10 @@ in the image rather than the padding (``latent_coverage``). Flips whose predicte
 negative are made together. They interact where they share pixels, which the diagonal model
 cannot see, so at most a few channels flip at one spatial position (the most promising ones;
 ``GREEDY_SETTINGS``); refinement then scores the result exactly and keeps it only if J really dropped.
-With ``keep_where_helped`` (``ms-ssim``) it first lays the scored round's exact change of bits and
-change of distortion out over the y positions (``neuralcodec.local_acceptance``), keeps the flips
-only where J dropped, and scores that: one synthesis more per round.
+With ``keep_where_helped`` (``ms-ssim``; ``mse`` from four rounds on) it first lays the scored
+round's exact change of bits and change of distortion out over the y positions
+(``neuralcodec.local_acceptance``), keeps the flips only where J dropped, and scores that: one
+synthesis more per round.
 
 Measured on training photos (``benchmarks/refine_schedules.py``, 6 centre crops of 160²,
 qualities 20/50/80, one round; mean change of J against effort 0; AMD EPYC, one thread;
@@ -101,7 +102,7 @@ the secant, which g_s's curvature makes several times too large.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,31 +111,36 @@ from neuralcodec.entropy_models import TableSet, symbol_bits
 
 @dataclass(frozen=True)
 class GreedySettings:
-    """How boldly one round flips, per distortion metric."""
+    """How boldly one round flips."""
 
     curvature_scale: float  # the estimated curvature is multiplied by this
     flips_per_position: int  # most channels moved at one spatial position in one round
-    flips_per_position_repeated: int | None = None  # the same, in each of several rounds (default: as one)
     # Score the round, then keep its flips only at the y positions where that score shows the
     # bits and the decoded picture gained (neuralcodec.local_acceptance), and score again.
     keep_where_helped: bool = False
 
-    def for_rounds(self, rounds: int) -> GreedySettings:
-        """The settings of each round of a schedule that runs ``rounds`` rounds."""
-        if rounds <= 1 or self.flips_per_position_repeated is None:
-            return self
-        repeated = self.flips_per_position_repeated
-        return replace(self, flips_per_position=repeated, flips_per_position_repeated=None)
 
-
-# Measured on training photos (see the module docstring; sessions 14 and 15): MSE rounds flip
-# at most four channels per position, alone or repeated (a bold lone round helped only on padded
-# crops). MS-SSIM is far from quadratic in ŷ: its rounds flip at most three and keep them only
-# where the round's exact score shows they helped (one flip without that check).
-GREEDY_SETTINGS = {
-    "mse": GreedySettings(curvature_scale=1.25, flips_per_position=4),
-    "ms-ssim": GreedySettings(curvature_scale=1.0, flips_per_position=3, keep_where_helped=True),
+# Per metric, by the fewest rounds of a schedule they apply to (see ``greedy_settings``).
+# Measured on training photos (see the module docstring; sessions 14 to 16): MSE rounds flip
+# at most four channels per position (a bold lone round helped only on padded crops); from
+# four rounds on (efforts 3-9) they keep their flips only where they helped, which costs one
+# synthesis per round and is worth it there, not at the default effort. MS-SSIM is far from
+# quadratic in ŷ: its rounds flip at most three and always keep them only where they helped.
+GREEDY_SETTINGS: dict[str, dict[int, GreedySettings]] = {
+    "mse": {
+        1: GreedySettings(curvature_scale=1.25, flips_per_position=4),
+        4: GreedySettings(curvature_scale=1.25, flips_per_position=4, keep_where_helped=True),
+    },
+    "ms-ssim": {1: GreedySettings(curvature_scale=1.0, flips_per_position=3, keep_where_helped=True)},
 }
+
+
+def greedy_settings(metric: str, rounds: int) -> GreedySettings:
+    """The settings of every round of a schedule that runs ``rounds`` rounds for ``metric``:
+    ``GREEDY_SETTINGS``' entry for the most rounds not above ``rounds``; KeyError for an
+    unknown metric."""
+    by_rounds = GREEDY_SETTINGS[metric]
+    return by_rounds[max((r for r in by_rounds if r <= rounds), default=min(by_rounds))]
 
 
 # Share of a y position's synthesis response (energy) that falls in its own 16-pixel cell and in

@@ -57,7 +57,7 @@ from torch import Tensor
 from neuralcodec import codec
 from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
-from neuralcodec.greedy_rounding import GREEDY_SETTINGS, greedy_steps, latent_coverage
+from neuralcodec.greedy_rounding import greedy_settings, greedy_steps, latent_coverage
 from neuralcodec.local_acceptance import distortion_change_per_position
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
@@ -421,7 +421,7 @@ class _ImageRefiner:
             and scored again, and the better of the two is the result (``start`` when neither
             beats it)."""
             assert start.grad is not None
-            settings = GREEDY_SETTINGS[self.metric].for_rounds(sched.greedy_rounds)
+            settings = greedy_settings(self.metric, sched.greedy_rounds)
             moves = greedy_steps(
                 start.k,
                 start.index,

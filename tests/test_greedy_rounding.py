@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neuralcodec.entropy_models import TableSet, symbol_bits, table_bits
-from neuralcodec.greedy_rounding import GREEDY_SETTINGS, GreedySettings, greedy_steps, latent_coverage
+from neuralcodec.greedy_rounding import (
+    GREEDY_SETTINGS,
+    GreedySettings,
+    greedy_settings,
+    greedy_steps,
+    latent_coverage,
+)
 
 # One table over symbols -2..2, peaked at 0: moving towards 0 saves bits.
 TABLES = TableSet.from_pmfs([np.array([0.05, 0.2, 0.5, 0.2, 0.05])], [-2])
@@ -53,14 +60,17 @@ def test_every_metric_has_settings():
     assert set(GREEDY_SETTINGS) == {"mse", "ms-ssim"}
 
 
-def test_repeated_rounds_use_their_own_limit_and_a_lone_round_its_own():
-    settings = GreedySettings(curvature_scale=1.5, flips_per_position=6, flips_per_position_repeated=3)
-    assert settings.for_rounds(1) == settings
-    assert settings.for_rounds(2) == GreedySettings(curvature_scale=1.5, flips_per_position=3)
-    k, grad = [2, 2, 2, 2], [0.0, -0.5, 0.5, 0.2]
-    assert list(steps(k, grad, settings=GreedySettings(1.0, 4, 1).for_rounds(3))) == [0, 0, -1, 0]
-    unchanged = GreedySettings(curvature_scale=1.0, flips_per_position=2)
-    assert unchanged.for_rounds(5) == unchanged
+def test_a_schedule_runs_the_settings_of_the_most_rounds_it_reaches(monkeypatch):
+    few, many = GreedySettings(1.0, 4), GreedySettings(1.5, 2, keep_where_helped=True)
+    monkeypatch.setitem(GREEDY_SETTINGS, "mse", {1: few, 4: many})
+    assert [greedy_settings("mse", rounds) for rounds in (0, 1, 2, 3, 4, 9)] == [few] * 4 + [many] * 2
+    with pytest.raises(KeyError):
+        greedy_settings("psnr-hvs", 1)
+
+
+def test_mse_keeps_rounds_where_they_helped_only_from_four_rounds_and_msssim_always():
+    assert [greedy_settings("mse", r).keep_where_helped for r in (1, 2, 4)] == [False, False, True]
+    assert all(greedy_settings("ms-ssim", r).keep_where_helped for r in (1, 2, 4))
 
 
 def test_coverage_is_one_inside_the_image_zero_deep_in_the_padding_and_partial_at_its_edge():

@@ -167,8 +167,8 @@ def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_roun
     img = make_image(96, 128, seed=9)
 
     def one_round(keep: bool) -> list[tuple[int, float, float, float]]:
-        settings = dataclasses.replace(greedy_rounding.GREEDY_SETTINGS[metric], keep_where_helped=keep)
-        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, metric, settings)
+        settings = dataclasses.replace(greedy_rounding.greedy_settings(metric, 1), keep_where_helped=keep)
+        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, metric, {1: settings})
         refine.TRACE = []
         try:
             y, z = codec.analyse(model, img[None], QUALITY, "cpu")
@@ -200,9 +200,9 @@ def test_large_images_refine_tile_by_tile_and_stay_no_worse(
     from neuralcodec import greedy_rounding
 
     settings = dataclasses.replace(
-        greedy_rounding.GREEDY_SETTINGS["mse"], keep_where_helped=keep_where_helped
+        greedy_rounding.greedy_settings("mse", 2), keep_where_helped=keep_where_helped
     )
-    monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", settings)
+    monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", {1: settings})
     monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 0)
     monkeypatch.setattr(refine, "TILE_Z", 1)
     monkeypatch.setattr(refine, "HALO_Z", 4)

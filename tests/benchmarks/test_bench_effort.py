@@ -96,8 +96,12 @@ def test_rows_of_other_greedy_rounding_settings_are_measured_again(
 ):
     out, rows = tmp_path / "results", tmp_path / "rows.jsonl"
     effort.main(_args(bench_dataset, out, "--rows", str(rows)))
-    tuned = effort.GREEDY_SETTINGS["mse"]
-    monkeypatch.setitem(effort.GREEDY_SETTINGS, "mse", dataclasses.replace(tuned, curvature_scale=9.0))
+    from neuralcodec.greedy_rounding import GREEDY_SETTINGS
+
+    tuned = {
+        rounds: dataclasses.replace(s, curvature_scale=9.0) for rounds, s in GREEDY_SETTINGS["mse"].items()
+    }
+    monkeypatch.setitem(GREEDY_SETTINGS, "mse", tuned)
     calls = _counting_encodes(monkeypatch)
     effort.main(_args(bench_dataset, out, "--rows", str(rows), "--tag=-retuned"))
     assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 has no rounds: reused
