@@ -89,6 +89,16 @@ small photos: −6.49 % vs −7.08 %). A dead zone (rounding residuals towards t
 0.03–0.3) instead raised J at every width for both models (``mse`` +0.7 % at 0.05, ``msssim``
 +0.2 % at 0.03, before any round).
 
+Session 16: ``mse`` keeps its rounds where they helped from four rounds on (8 SGA iterations +
+4 rounds, the same small photos: −5.64 → −6.40 % of J; six flips per position −6.29 %; all 24
+whole Kodak images, real bytes, BD-rate vs effort 0: effort 3 −5.3 → −6.7 %, effort 4 −5.6 →
+−6.8 %), but not at two rounds, where it made encodes 1.38 times slower (about 3.3 s instead of
+2.4 s on two threads) for −4.87 → −5.37 % of J. Dropped for ``msssim``: a second round from the
+first's gradient updated by the diagonal curvature instead of a new backward pass (J −6.23 %
+instead of −7.43 %; on Kodak −3.21 %, effort 1's figure); a lone round of four flips per
+position at curvature scale 1.3 (small photos −5.69 % vs −5.29 %, but 4 photos of 512 × 512–683
+−3.31 % vs −3.45 %), or of four flips at scale 1 (−5.42 / −3.34 %).
+
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to
 −11.6 % of J, but made together they raise J by 3.8 %; the best 3 / 6 / 12 per position give
