@@ -131,7 +131,7 @@ def compress_with_stats(
     """
     q = _check_quality(quality)
     effort = check_effort(effort)
-    loaded = _load(load_model, model)
+    loaded = loaded_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
     effort = default_effort(w, h, loaded.config.metric) if effort is None else effort
@@ -218,7 +218,7 @@ def model_for(header: Header, model: str | Path | LoadedModel | None = None) -> 
     """
     name, digest = header.model_name, header.model_digest
     if model is not None:  # the caller's choice: an unknown or damaged one is reported as such
-        loaded = _load(load_model, model)
+        loaded = loaded_model(model)
     else:
         loaded = _load(lambda n: find_decoder(n, digest), name)
         if loaded is None:
