@@ -81,9 +81,31 @@ def eval_rows(log: Path) -> list[dict]:
     return [r for r in csv.DictReader(log.read_text().splitlines()) if r.get("eval_bd_msssim")]
 
 
-def plot_learning_curves(name: str, logs: list[Path], out: Path) -> Path | None:
-    """One figure: BD-rate vs JPEG (estimated, first Kodak images) against training step, per run."""
-    runs = [(log.parent.name, eval_rows(log)) for log in logs if log.exists()]
+def card_curve_rows(card: Path, skip: set[str]) -> list[tuple[str, list[dict]]]:
+    """(run, rows) read back from the card's learning-curve tables, for runs not in ``skip``.
+
+    The logs of earlier runs stay on the machines that trained them; their tables in the card
+    keep step and both BD-rates, which is all the figure draws.
+    """
+    runs: list[tuple[str, list[dict]]] = []
+    for line in kept_learning_curves(card, skip):
+        if line.startswith("## Learning curve (`"):
+            runs.append((line.split("`")[1], []))
+            continue
+        cells = [c.strip().removesuffix("%").strip() for c in line.strip().strip("|").split("|")]
+        if runs and len(cells) >= 4 and cells[0].isdigit():
+            runs[-1][1].append({"step": cells[0], "eval_bd_psnr": cells[2], "eval_bd_msssim": cells[3]})
+    return runs
+
+
+def plot_learning_curves(
+    name: str, logs: list[Path], out: Path, earlier: list[tuple[str, list[dict]]] = ()
+) -> Path | None:
+    """One figure: BD-rate vs JPEG (estimated, first Kodak images) against training step, per run.
+
+    ``earlier`` (run, rows) pairs, read back from the card, are drawn before the logs given.
+    """
+    runs = [*earlier, *((log.parent.name, eval_rows(log)) for log in logs if log.exists())]
     runs = [(run, rows) for run, rows in runs if rows]
     if not runs:
         return None
@@ -267,8 +289,9 @@ def main(argv: list[str] | None = None) -> None:
         "resumes a checkpoint keeps the optimizer state); gradient clipping at 1.0; aux loss "
         "(EntropyBottleneck quantiles) with its own Adam at 1e-3; mixed quantisation (noise for the "
         "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample. "
-        "GPU segments (`cuda`) trained on a pack of 740 JPEG crops (288², q88) of the training "
-        "photos (`tools/README.md`). Segments marked *encoder only* trained g_a, h_a and the encoder "
+        "GPU segments (`cuda`) trained on a pack of JPEG crops (288², q88) of the training photos "
+        "(`tools/README.md`): 740 crops for the first two `cuda` segments (session 12), 960 for the "
+        "next three (session 17). Segments marked *encoder only* trained g_a, h_a and the encoder "
         "gains against the frozen decoder side (`--train-only encoder`).",
         "",
         f"Decoder digest (written into every file): `{decoder_digest(state, path).hex()}`"
@@ -307,10 +330,11 @@ def main(argv: list[str] | None = None) -> None:
     lines += example_section(path)
     out = WEIGHTS / f"{args.name}.md"
     figure = CURVES / f"{args.name}.png"  # drawn from the logs given, else the earlier drawing is kept
-    if plot_learning_curves(args.name, args.log, figure) or figure.exists():
+    new_runs = {log.parent.name for log in args.log if log.exists()}
+    if plot_learning_curves(args.name, args.log, figure, card_curve_rows(out, new_runs)) or figure.exists():
         link = Path(os.path.relpath(figure, out.parent)).as_posix()
         lines += ["", "## Learning curves", "", f"![learning curves]({link})"]
-    lines += kept_learning_curves(out, {log.parent.name for log in args.log if log.exists()})
+    lines += kept_learning_curves(out, new_runs)
     for log in args.log:
         if log.exists():
             lines += learning_curve(log)

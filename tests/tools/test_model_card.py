@@ -136,3 +136,27 @@ def test_learning_curve_shows_real_file_bd_rates_where_a_run_measured_them(tmp_p
     lines = tool.learning_curve(eval_log(tmp_path / "runs" / "files-v1" / "log.csv", rows))
     assert "real files (`--eval-files`)" in lines[-4]
     assert lines[-2].endswith("| — |") and lines[-1].endswith("| -29.5 % / -49.2 % |")
+
+
+def test_earlier_runs_are_read_back_from_the_card_for_the_figure(tmp_path):
+    tool = load_tool()
+    card = tmp_path / "unit.md"
+    header = ["| step | wall min | BD-rate PSNR | BD-rate MS-SSIM dB | bpp |", "|---|---|---|---|---|"]
+    card.write_text(
+        "\n".join(
+            ["# card", "", "## Learning curve (`unit-v0`)", "", *header]
+            + ["| 50 | 1 | -10.50 % | -20.25 % | 0.1 |", "| 100 | 2 | -11.00 % | -21.00 % | 0.1 |", ""]
+            + ["## Learning curve (`unit-v1`)", "", *header, "| 300 | 3 | -12.00 % | -22.00 % | 0.1 |", ""]
+            + ["## Status", "", "| 7 | not | a | curve |"]
+        )
+        + "\n"
+    )
+    runs = tool.card_curve_rows(card, skip={"unit-v1"})  # unit-v1's log is given again: drawn from it
+    assert [run for run, _ in runs] == ["unit-v0"]
+    assert runs[0][1] == [
+        {"step": "50", "eval_bd_psnr": "-10.50", "eval_bd_msssim": "-20.25"},
+        {"step": "100", "eval_bd_psnr": "-11.00", "eval_bd_msssim": "-21.00"},
+    ]
+    figure = tool.plot_learning_curves("unit", [], tmp_path / "unit.png", runs)
+    assert figure is not None and figure.stat().st_size > 0
+    assert tool.card_curve_rows(tmp_path / "missing.md", skip=set()) == []
