@@ -54,6 +54,7 @@ def distortion_change_per_position(
     target: Tensor,
     origin: tuple[int, int],
     grid: tuple[int, int],
+    maps: tuple[list[Tensor], list[Tensor]] | None = None,
 ) -> np.ndarray:
     """The change of D (as ``refine`` measures it: MSE·255², or 1 − MS-SSIM) from ``before`` to
     ``after``, split over a grid of y positions, float64 of shape ``grid``.
@@ -62,7 +63,9 @@ def distortion_change_per_position(
     ``origin``: the scored pixels' top-left in the grid's pixel coordinates (position (i, j)
     covers pixels 16i..16i+15, 16j..16j+15); pixels outside the grid count to its nearest edge
     position. The sum over the grid is the exact change for ``mse`` and its first-order
-    estimate for ``ms-ssim``.
+    estimate for ``ms-ssim``. ``maps``: for ``ms-ssim``, ``ms_ssim_maps`` of ``before`` and of
+    ``after`` against ``target`` (float32) where the caller has them already; the result is the
+    same, bit for bit, as when they are computed here.
     """
     height, width = target.shape[2:]
     out = np.zeros(grid[0] * grid[1])
@@ -75,9 +78,11 @@ def distortion_change_per_position(
         return out.reshape(grid)
     if metric != "ms-ssim":
         raise ValueError(f"unknown metric {metric!r}")
-    with torch.no_grad():  # float32 maps (float64 grouped filters are many times slower on CPUs)
-        maps_before = [m.double() for m in ms_ssim_maps(before.float(), target.float())]
-        maps_after = [m.double() for m in ms_ssim_maps(after.float(), target.float())]
+    if maps is None:
+        with torch.no_grad():  # float32 maps (float64 grouped filters are many times slower on CPUs)
+            maps = ms_ssim_maps(before.float(), target.float()), ms_ssim_maps(after.float(), target.float())
+    maps_before = [m.double() for m in maps[0]]
+    maps_after = [m.double() for m in maps[1]]
     means = torch.stack([m.flatten(2).mean(-1)[0] for m in maps_before]).clamp_min(MEAN_MIN)  # (S, C)
     weights = torch.tensor(MS_SSIM_WEIGHTS, dtype=torch.float64).view(-1, 1)
     per_channel = torch.prod(means**weights, dim=0)  # MS_c

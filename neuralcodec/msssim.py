@@ -80,7 +80,13 @@ def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:
     """
     if x.shape != y.shape or x.dim() != 4:
         raise ValueError(f"expected two (B, C, H, W) tensors of one shape, got {x.shape} and {y.shape}")
-    terms = [torch.relu(m.flatten(2).mean(-1)) for m in ms_ssim_maps(x, y, data_range)]
+    return ms_ssim_of_maps(ms_ssim_maps(x, y, data_range))
+
+
+def ms_ssim_of_maps(maps: list[Tensor]) -> Tensor:
+    """MS-SSIM per image, shape (B,), from the maps of :func:`ms_ssim_maps`: the same value,
+    bit for bit, as :func:`ms_ssim` of the images they came from."""
+    terms = [torch.relu(m.flatten(2).mean(-1)) for m in maps]
     stacked = torch.stack(terms, dim=0)  # (levels, B, C)
-    weights = x.new_tensor(WEIGHTS)
+    weights = maps[0].new_tensor(WEIGHTS)
     return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)

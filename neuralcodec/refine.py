@@ -59,7 +59,7 @@ from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
 from neuralcodec.greedy_rounding import greedy_settings, greedy_steps, latent_coverage
 from neuralcodec.local_acceptance import distortion_change_per_position
-from neuralcodec.msssim import ms_ssim
+from neuralcodec.msssim import ms_ssim, ms_ssim_maps, ms_ssim_of_maps
 from neuralcodec.rate import ZTableRate, gaussian_rate
 from neuralcodec.zoo import LoadedModel
 
@@ -169,6 +169,7 @@ class _Candidate:
     y_window: Tensor  # ŷ of the whole window (float32, CPU)
     grad: Tensor | None  # ∂(λ·D)/∂ŷ on the core, when asked for
     shown: Tensor  # the scored pixels as the decoder outputs them, as D sees them
+    maps: list[Tensor] | None  # for ms-ssim: ms_ssim_maps of ``shown`` as measured, against the input
 
 
 @dataclass
@@ -270,6 +271,14 @@ class _ImageRefiner:
             return 1.0 - ms_ssim(x_hat, x, data_range=1.0).mean()
         raise ValueError(f"unknown metric {self.metric!r}")
 
+    def _shown_distortion(self, shown: Tensor, x: Tensor) -> tuple[float, list[Tensor] | None]:
+        """D of the decoded window ``shown`` (``_shown``), and for ms-ssim the maps it came from
+        (kept for ``local_acceptance``; the same D, bit for bit, as ``_distortion``)."""
+        if self.metric != "ms-ssim":
+            return float(self._distortion(shown, x)), None
+        maps = ms_ssim_maps(*self._as_measured(shown, x))
+        return float(1.0 - ms_ssim_of_maps(maps).mean()), maps
+
     def refine_window(
         self, w: _Window, sched: Schedule, gen: torch.Generator, tick: Callable[[], None]
     ) -> None:
@@ -356,7 +365,7 @@ class _ImageRefiner:
                     (grad,) = torch.autograd.grad(self.lmbda * self._distortion(x_hat, x), core)
             with torch.no_grad():
                 shown = self._shown(x_hat)
-                dist = float(self._distortion(shown, x))
+                dist, maps = self._shown_distortion(shown, x)
             z_core = z_hard[zc]
             zs = z_core.flatten().numpy().astype(np.int64)
             z_index = np.repeat(np.arange(z_core.shape[1]), z_core.shape[2] * z_core.shape[3])
@@ -374,6 +383,7 @@ class _ImageRefiner:
                 y_exact,
                 grad,
                 shown,
+                maps,
             )
 
         def curvature(y_hat: Tensor) -> Tensor:
@@ -460,8 +470,9 @@ class _ImageRefiner:
             grid = moves.shape[2:]
             before, target = self._as_measured(start.shown, x)
             after, _ = self._as_measured(candidate.shown, x)
+            maps = (start.maps, candidate.maps) if self.metric == "ms-ssim" else None
             distortion = distortion_change_per_position(
-                self.metric, before, after, target, (p0 - 64 * r0, q0 - 64 * c0), grid
+                self.metric, before, after, target, (p0 - 64 * r0, q0 - 64 * c0), grid, maps
             )
             change = self.lmbda * distortion + bits.sum(axis=(0, 1)) / num_pixels
             return (change < 0)[None, None]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralcodec.local_acceptance import distortion_change_per_position
-from neuralcodec.msssim import ms_ssim
+from neuralcodec.msssim import ms_ssim, ms_ssim_maps, ms_ssim_of_maps
 
 
 def images(height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,6 +62,20 @@ def test_ms_ssim_changes_add_up_to_the_first_order_change_and_stay_local():
     assert changes.sum() == pytest.approx(exact, rel=0.05)
     assert np.unravel_index(np.argmin(changes), changes.shape) == (6, 4)
     assert changes[6, 4] < 0.3 * exact  # most of it at the changed cell
+
+
+def test_ms_ssim_maps_the_caller_has_give_the_same_changes_bit_for_bit():
+    target, before = images(176, 208, seed=4)
+    noise = torch.randn(before.shape, generator=torch.Generator().manual_seed(5))
+    after = (before + 0.02 * noise).clamp(0, 1)
+    maps = ms_ssim_maps(before, target), ms_ssim_maps(after, target)
+    computed = distortion_change_per_position("ms-ssim", before, after, target, (0, 0), (11, 13))
+    given = distortion_change_per_position("ms-ssim", before, after, target, (0, 0), (11, 13), maps)
+    assert np.array_equal(given, computed)
+    assert torch.equal(ms_ssim_of_maps(maps[1]), ms_ssim(after, target))
+    # the maps given are what counts: the other way round they describe the opposite change
+    swapped = distortion_change_per_position("ms-ssim", before, after, target, (0, 0), (11, 13), maps[::-1])
+    assert not np.array_equal(swapped, computed)
 
 
 def test_unknown_metrics_are_refused():
