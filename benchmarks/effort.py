@@ -48,6 +48,7 @@ from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dat
 from benchmarks.metrics import compare, msssim_db
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
+from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.greedy_rounding import greedy_settings
 from neuralcodec.zoo import load_model
 
@@ -346,7 +347,35 @@ def so_far(r: dict) -> str:
     return "" if planned == len(r["images"]) else f" (of {planned} planned; the run goes on with --rows)"
 
 
+def shipped_digest(model: str) -> str | None:
+    """SHA-256 (hex) of the weights ``model`` names now, None when they cannot be found."""
+    try:
+        return zoo.file_digest(zoo.resolve_model_path(model)).hex()
+    except (ModelNotFoundError, OSError):  # a scratch file measured once, gone since
+        return None
+
+
+def measured_weights(r: dict) -> str | None:
+    """SHA-256 (hex) of the weights a section's encodes used, None where it was not recorded."""
+    digests = {setup.get("weights_sha256") for setup in (r.get("setups") or {}).values()}
+    return digests.pop() if len(digests) == 1 else None
+
+
+def weights_sentence(r: dict, now: str | None) -> str:
+    """Whether a section measured the weights that ``r['model']`` names now (``now``)."""
+    measured = measured_weights(r)
+    if measured is None:
+        return "Weights: not recorded (an early run); not the ones shipped now."
+    if measured == now:
+        return f"Weights: the shipped `{r['model']}` (SHA-256 {measured[:16]})."
+    return f"Weights: earlier `{r['model']}` (SHA-256 {measured[:16]}), not the ones shipped now."
+
+
 def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
+    """effort.md from effort.json's sections: first the sections that measured the weights
+    shipped now, then every section with its table and which weights it measured."""
+    now = {model: shipped_digest(model) for model in {r["model"] for r in results.values()}}
+    current = sorted(name for name, r in results.items() if measured_weights(r) == now[r["model"]])
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
         "",
@@ -355,6 +384,10 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
         "decoder. J: the model's objective λ·D + bpp, mean relative change vs effort 0, as refinement",
         "scores it (g_s as the decoder runs it here, table bits; never above 0 by construction) and from",
         "the files (real size, the decoder's real output); 'worse': encodes whose file J rose.",
+        "",
+        "Sections that measured the weights shipped now: "
+        + (", ".join(f"`{name}`" for name in current) if current else "none yet")
+        + ". The others measured earlier weights (each section says which).",
         "",
     ]
     for name, r in sorted(results.items()):
@@ -366,7 +399,8 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
             f"{len(r['images'])} {dataset} images{so_far(r)} ({', '.join(r['images'])}), {crop}, qualities "
             f"{', '.join(f'{q:g}' for q in r['qualities'])}. {where_measured(r)}, "
             f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
-            + r["note"],
+            + weights_sentence(r, now[r["model"]])
+            + (" " + r["note"] if r["note"] else ""),
             "",
             "| effort | SGA iterations (+ greedy rounds) | BD-rate | J change | file J change | worse | bpp "
             "| encode s/image | s per 768x512 |",

@@ -152,3 +152,26 @@ def test_a_fresh_clone_resumes_from_the_rows_effort_json_keeps(
     finally:
         torch.set_num_threads(threads)
     assert len(calls) == 2 * 2 * 2  # another thread count: the timings would not compare
+
+
+def test_the_report_says_which_sections_measured_the_weights_shipped_now(bench_dataset: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    effort.main(_args(bench_dataset, out, "--tag=-now"))
+    stored = json.loads((out / "effort.json").read_text())
+    shipped = stored["mse-now"]["setups"]["1"]["weights_sha256"]
+    earlier = json.loads(json.dumps(stored["mse-now"]))
+    for setup in earlier["setups"].values():
+        setup["weights_sha256"] = "ab" * 32
+    unrecorded = {k: v for k, v in stored["mse-now"].items() if k != "setups"}
+    stored |= {"mse-earlier": earlier, "mse-unrecorded": unrecorded}
+    (out / "effort.json").write_text(json.dumps(stored))
+    effort.main(["--report-only", "--out", str(out)])
+    report = (out / "effort.md").read_text()
+    assert "Sections that measured the weights shipped now: `mse-now`." in report
+    sections = {part.split("`")[0]: part for part in report.split("\n## `")[1:]}
+    assert f"Weights: the shipped `mse` (SHA-256 {shipped[:16]})." in sections["mse-now"]
+    assert (
+        "Weights: earlier `mse` (SHA-256 abababababababab), not the ones shipped now."
+        in sections["mse-earlier"]
+    )
+    assert "Weights: not recorded" in sections["mse-unrecorded"]
