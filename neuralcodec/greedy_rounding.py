@@ -99,6 +99,14 @@ instead of −7.43 %; on Kodak −3.21 %, effort 1's figure); a lone round of fo
 position at curvature scale 1.3 (small photos −5.69 % vs −5.29 %, but 4 photos of 512 × 512–683
 −3.31 % vs −3.45 %), or of four flips at scale 1 (−5.42 / −3.34 %).
 
+Session 18, with the GPU-retrained weights (8 centre crops of 320 × 480 from training photos,
+qualities 20/50/80, ``mse``, mean change of J, one thread beside a benchmark): one round −2.76 %
+at 1.62 s per encode, kept where helped −3.35 % at 1.88 s; two rounds −3.48 % at 2.17 s, kept
+where helped in the first round only −3.95 % at 2.62 s, in both −4.31 % at 2.79 s (six flips per
+position: −4.20 %). Keeping costs 16–29 % more time; scaled to the 2.77 s that two plain rounds
+take on a whole Kodak image (two threads, quiet), two kept rounds would take about 3.6 s, over
+the default's budget, so the ``mse`` settings stay as they are.
+
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to
 −11.6 % of J, but made together they raise J by 3.8 %; the best 3 / 6 / 12 per position give
