@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -81,14 +82,14 @@ def eval_rows(log: Path) -> list[dict]:
     return [r for r in csv.DictReader(log.read_text().splitlines()) if r.get("eval_bd_msssim")]
 
 
-def card_curve_rows(card: Path, skip: set[str]) -> list[tuple[str, list[dict]]]:
-    """(run, rows) read back from the card's learning-curve tables, for runs not in ``skip``.
+def curve_rows(kept: list[str]) -> list[tuple[str, list[dict]]]:
+    """(run, rows) read back from learning-curve sections of a card (``kept_learning_curves``).
 
     The logs of earlier runs stay on the machines that trained them; their tables in the card
     keep step and both BD-rates, which is all the figure draws.
     """
     runs: list[tuple[str, list[dict]]] = []
-    for line in kept_learning_curves(card, skip):
+    for line in kept:
         if line.startswith("## Learning curve (`"):
             runs.append((line.split("`")[1], []))
             continue
@@ -99,7 +100,7 @@ def card_curve_rows(card: Path, skip: set[str]) -> list[tuple[str, list[dict]]]:
 
 
 def plot_learning_curves(
-    name: str, logs: list[Path], out: Path, earlier: list[tuple[str, list[dict]]] = ()
+    name: str, logs: list[Path], out: Path, earlier: Sequence[tuple[str, list[dict]]] = ()
 ) -> Path | None:
     """One figure: BD-rate vs JPEG (estimated, first Kodak images) against training step, per run.
 
@@ -330,11 +331,11 @@ def main(argv: list[str] | None = None) -> None:
     lines += example_section(path)
     out = WEIGHTS / f"{args.name}.md"
     figure = CURVES / f"{args.name}.png"  # drawn from the logs given, else the earlier drawing is kept
-    new_runs = {log.parent.name for log in args.log if log.exists()}
-    if plot_learning_curves(args.name, args.log, figure, card_curve_rows(out, new_runs)) or figure.exists():
+    kept = kept_learning_curves(out, {log.parent.name for log in args.log if log.exists()})
+    if plot_learning_curves(args.name, args.log, figure, curve_rows(kept)) or figure.exists():
         link = Path(os.path.relpath(figure, out.parent)).as_posix()
         lines += ["", "## Learning curves", "", f"![learning curves]({link})"]
-    lines += kept_learning_curves(out, new_runs)
+    lines += kept
     for log in args.log:
         if log.exists():
             lines += learning_curve(log)

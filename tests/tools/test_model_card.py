@@ -151,7 +151,7 @@ def test_earlier_runs_are_read_back_from_the_card_for_the_figure(tmp_path):
         )
         + "\n"
     )
-    runs = tool.card_curve_rows(card, skip={"unit-v1"})  # unit-v1's log is given again: drawn from it
+    runs = tool.curve_rows(tool.kept_learning_curves(card, {"unit-v1"}))  # unit-v1: drawn from its log
     assert [run for run, _ in runs] == ["unit-v0"]
     assert runs[0][1] == [
         {"step": "50", "eval_bd_psnr": "-10.50", "eval_bd_msssim": "-20.25"},
@@ -159,4 +159,4 @@ def test_earlier_runs_are_read_back_from_the_card_for_the_figure(tmp_path):
     ]
     figure = tool.plot_learning_curves("unit", [], tmp_path / "unit.png", runs)
     assert figure is not None and figure.stat().st_size > 0
-    assert tool.card_curve_rows(tmp_path / "missing.md", skip=set()) == []
+    assert tool.curve_rows(tool.kept_learning_curves(tmp_path / "missing.md", set())) == []
