@@ -71,15 +71,30 @@ class ExactHyperSynthesis:
 
     ẑ must be a multiple of 2^-``input_shift`` (integers when it is 0) with |ẑ| < 2^(20 -
     input_shift): the input is then the integer activation ẑ·2^input_shift, exact like the rest.
+
+    The last call's result is kept: called again with the same ẑ (refinement's last scoring,
+    then the coder's band of the same rows) it returns the same tensors without computing them,
+    so callers must not modify them in place.
     """
 
     def __init__(self, layers: list[ExactLayer], input_shift: int = 0) -> None:
         self.layers = layers
         self.input_shift = input_shift
+        self._last: tuple[tuple, tuple[Tensor, Tensor]] | None = None
 
     def __call__(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        z_hat = z_hat.detach().to("cpu", torch.float64)
+        key = (tuple(z_hat.shape), z_hat.numpy().tobytes())
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == key:
+            return last[1]
+        result = self._compute(z_hat)
+        self._last = (key, result)
+        return result
+
+    def _compute(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
         shift_in = self.input_shift
-        x = z_hat.detach().to("cpu", torch.float64) * 2.0**shift_in
+        x = z_hat * 2.0**shift_in
         for i, layer in enumerate(self.layers):
             acc = layer.accumulate(x)
             total_shift = layer.weight_shift + shift_in

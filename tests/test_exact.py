@@ -29,11 +29,11 @@ def test_exact_outputs_are_dyadic_and_repeatable_across_thread_counts(tiny_model
     model = load_model(tiny_model)
     z = torch.randint(-5, 6, (1, model.config.N, 5, 7)).double()
     before = torch.get_num_threads()
-    try:
+    try:  # computed each time (a call with the ẑ of the call before returns what that computed)
         torch.set_num_threads(1)
-        a = model.hyper_synthesis(z)
+        a = model.hyper_synthesis._compute(z)
         torch.set_num_threads(2)
-        b = model.hyper_synthesis(z)
+        b = model.hyper_synthesis._compute(z)
     finally:
         torch.set_num_threads(before)
     for x, y in zip(a, b):
@@ -68,3 +68,21 @@ def test_inputs_on_a_dyadic_grid_are_exact_and_track_the_float_network(tiny_mode
     assert torch.equal(scales * 2.0**shift, (scales * 2.0**shift).round())
     for (_w, b), layer in zip(exact.to_float_module_weights(), [m for m in h_s if hasattr(m, "bias")]):
         assert torch.allclose(b, layer.bias, atol=1e-3)
+
+
+def test_a_call_with_the_last_calls_z_returns_its_result_without_computing_again(tiny_model, monkeypatch):
+    hyper = load_model(tiny_model).hyper_synthesis
+    z = torch.randint(-5, 6, (1, hyper.layers[0].weight.shape[0 if hyper.layers[0].transposed else 1], 3, 4))
+    computed = []
+    compute = hyper._compute
+    monkeypatch.setattr(hyper, "_compute", lambda z_hat: computed.append(z_hat) or compute(z_hat))
+    first = hyper(z.double())
+    again = hyper(z.clone().double())
+    assert len(computed) == 1 and all(a is b for a, b in zip(first, again))
+    other = z.double().clone()
+    other[0, 0, 0, 0] += 1
+    fresh = hyper(other)
+    assert len(computed) == 2 and not torch.equal(fresh[1], first[1])
+    assert all(torch.equal(a, b) for a, b in zip(hyper(z.double()), compute(z.double())))
+    assert len(computed) == 3
+    assert all(torch.equal(a, b) for a, b in zip(hyper(z[:, :, :2].double()), compute(z[:, :, :2].double())))
