@@ -49,7 +49,7 @@ from benchmarks.metrics import compare, msssim_db
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
 from neuralcodec.errors import ModelNotFoundError
-from neuralcodec.greedy_rounding import greedy_settings
+from neuralcodec.greedy_rounding import GreedySettings, greedy_settings
 from neuralcodec.zoo import load_model
 
 FULL_SIZE_IMAGE = "kodim01.png"  # 768 x 512
@@ -139,6 +139,20 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return rate, value
 
 
+# Settings added to GreedySettings after rows were measured, with the value those rows ran at:
+# recorded in a setup only where they differ from it, so that the earlier rows stay valid.
+SETTINGS_RECORDED_WHEN_SET = {"keep_where_helped_last": False}
+
+
+def greedy_setup(settings: GreedySettings) -> dict:
+    """The rounds' settings as a row's setup records them (``SETTINGS_RECORDED_WHEN_SET``)."""
+    return {
+        name: value
+        for name, value in dataclasses.asdict(settings).items()
+        if name not in SETTINGS_RECORDED_WHEN_SET or value != SETTINGS_RECORDED_WHEN_SET[name]
+    }
+
+
 def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
     """What one measured encode depends on besides image and quality; resumed rows must match it."""
     weights = zoo.resolve_model_path(model)
@@ -146,7 +160,7 @@ def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
     greedy = None
     if schedule is not None and schedule.greedy_rounds:
         metric = zoo.load_model(model).config.metric
-        greedy = dataclasses.asdict(greedy_settings(metric, schedule.greedy_rounds))
+        greedy = greedy_setup(greedy_settings(metric, schedule.greedy_rounds))
     setup = {
         "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
         "crop": crop,

@@ -427,9 +427,9 @@ class _ImageRefiner:
         def round_greedily(start: _Candidate, h: Tensor, step: int, last: bool) -> _Candidate:
             """One round of greedy rounding from ``start`` (scored with its gradient); the
             result is scored, with its gradient unless it is the ``last`` round. With
-            ``keep_where_helped`` the round is scored, cut back to the positions where it helped
-            and scored again, and the better of the two is the result (``start`` when neither
-            beats it)."""
+            ``keep_where_helped`` (or ``keep_where_helped_last`` in the ``last`` round) the round
+            is scored, cut back to the positions where it helped and scored again, and the
+            better of the two is the result (``start`` when neither beats it)."""
             assert start.grad is not None
             settings = greedy_settings(self.metric, sched.greedy_rounds)
             moves = greedy_steps(
@@ -443,7 +443,7 @@ class _ImageRefiner:
             )
             if not moves.any():
                 return start
-            if not settings.keep_where_helped:
+            if not settings.keeps_where_helped(last):
                 return score_at(start.z_core, with_moves(start, moves), step, with_grad=not last)
             candidate = score_at(start.z_core, with_moves(start, moves), step, with_grad=False)
             kept = moves * helped(start, candidate, moves)

@@ -184,6 +184,39 @@ def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_roun
     assert min(t[1] for t in kept) <= min(t[1] for t in whole) < kept[0][1]
 
 
+def test_mse_keeps_only_the_last_of_two_rounds_where_it_helped(make_image, monkeypatch):
+    """Effort 2 of an ``mse`` model (``keep_where_helped_last``): the first round is scored once,
+    the last one twice (whole, then cut back), and it ends at or below two whole rounds."""
+    import dataclasses
+
+    from neuralcodec import greedy_rounding
+    from neuralcodec.zoo import available_models
+
+    if "mse" not in available_models():
+        pytest.skip("no shipped mse weights in this checkout")
+    model = load_model("mse")
+    img = make_image(96, 128, seed=9)
+    shipped = greedy_rounding.greedy_settings("mse", 2)
+    assert shipped.keep_where_helped_last and not shipped.keep_where_helped
+
+    def two_rounds(keep_last: bool) -> list[tuple[int, float, float, float]]:
+        settings = dataclasses.replace(shipped, keep_where_helped_last=keep_last)
+        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", {1: settings})
+        refine.TRACE = []
+        try:
+            y, z = codec.analyse(model, img[None], QUALITY, "cpu")
+            refine.refine_latents(model, img[None], y, z, QUALITY, 2, "cpu")
+            return list(refine.TRACE)
+        finally:
+            refine.TRACE = None
+
+    whole, kept = two_rounds(False), two_rounds(True)
+    assert [t[0] for t in whole] == [0, 1, 2]
+    assert [t[0] for t in kept] == [0, 1, 2, 2]
+    assert kept[:3] == whole
+    assert min(t[1] for t in kept) <= min(t[1] for t in whole) < kept[0][1]
+
+
 def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     model = load_model(tiny_model)
     a, b = make_image(64, 64, seed=4), make_image(64, 64, seed=5)

@@ -107,6 +107,19 @@ def test_rows_of_other_greedy_rounding_settings_are_measured_again(
     assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 has no rounds: reused
 
 
+def test_a_setting_added_later_is_recorded_only_where_it_differs_from_what_earlier_rows_ran():
+    from neuralcodec.greedy_rounding import GreedySettings
+
+    plain = GreedySettings(curvature_scale=1.25, flips_per_position=4)
+    assert effort.greedy_setup(plain) == {
+        "curvature_scale": 1.25,
+        "flips_per_position": 4,
+        "keep_where_helped": False,
+    }  # as rows measured before keep_where_helped_last existed recorded it
+    last = dataclasses.replace(plain, keep_where_helped_last=True)
+    assert effort.greedy_setup(last) == {**effort.greedy_setup(plain), "keep_where_helped_last": True}
+
+
 def test_rows_of_an_earlier_refinement_algorithm_are_measured_again(
     bench_dataset: Path, tmp_path: Path, monkeypatch
 ):
