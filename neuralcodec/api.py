@@ -86,8 +86,8 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     ``mse`` efforts 0 / 1 / 2 / 3 took 0.36 / 1.70 / 2.37 / 5.03 s (0.42 / 1.96 / 2.77 / 5.90 s
     on a slower host of the same kind); since its second round keeps its flips only where they
     helped (session 19), efforts 0 / 1 / 2 take 0.40 / 1.67 / 2.69 s, and with the shipped
-    weights effort 2 makes the 24 Kodak files 5.5 % smaller at equal PSNR; ``msssim`` efforts 0 / 1 / 2 / 3 took 0.35 / 2.24 /
-    3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
+    weights effort 2 makes the 24 Kodak files 5.5 % smaller at equal PSNR; ``msssim`` efforts
+    0 / 1 / 2 / 3 took 0.35 / 2.24 / 3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
     ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
     2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
     Larger images refine tile by tile, each 512² core inside a 1024² window, about four times

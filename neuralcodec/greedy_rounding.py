@@ -113,7 +113,9 @@ against −3.48 % at 2.12 s (the first only: −3.95 % at 2.45 s; both −4.31 %
 curvature block of 8 positions instead of 12, −3.90 %; a reach of 2 instead of 3, −4.06 %). On
 whole Kodak images (kodim01–04, qualities 60 and 75, one thread beside a training run, one run)
 it takes 1.14 times as long as two plain rounds (both rounds kept: 1.25 times), so ``mse``'s
-two rounds now keep the last round where it helped.
+two rounds now keep the last round where it helped. All 24 whole Kodak images, real bytes:
+effort 2 went from −4.47 to −5.52 % BD-rate vs effort 0 on PSNR, and takes 2.69 s per image on
+two threads with nothing else running (``benchmarks/results/kodak/effort.md``).
 
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to

@@ -149,6 +149,22 @@ def test_greedy_rounding_weighs_curvature_by_coverage_of_the_image(make_image, m
     assert weighed < best_change() < 0
 
 
+def _traced_refinement(
+    monkeypatch, model, img, settings, effort: int
+) -> list[tuple[int, float, float, float]]:
+    """``refine.TRACE`` of refining ``img`` at ``effort`` with every round run by ``settings``."""
+    from neuralcodec import greedy_rounding
+
+    monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, model.config.metric, {1: settings})
+    refine.TRACE = []
+    try:
+        y, z = codec.analyse(model, img[None], QUALITY, "cpu")
+        refine.refine_latents(model, img[None], y, z, QUALITY, effort, "cpu")
+        return list(refine.TRACE)
+    finally:
+        refine.TRACE = None
+
+
 @pytest.mark.parametrize("model_name", ["mse", "msssim"])
 def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_round(
     make_image, monkeypatch, model_name
@@ -168,14 +184,7 @@ def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_roun
 
     def one_round(keep: bool) -> list[tuple[int, float, float, float]]:
         settings = dataclasses.replace(greedy_rounding.greedy_settings(metric, 1), keep_where_helped=keep)
-        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, metric, {1: settings})
-        refine.TRACE = []
-        try:
-            y, z = codec.analyse(model, img[None], QUALITY, "cpu")
-            refine.refine_latents(model, img[None], y, z, QUALITY, 1, "cpu")
-            return list(refine.TRACE)
-        finally:
-            refine.TRACE = None
+        return _traced_refinement(monkeypatch, model, img, settings, effort=1)
 
     whole, kept = one_round(False), one_round(True)
     assert [t[0] for t in whole] == [0, 1]
@@ -201,14 +210,7 @@ def test_mse_keeps_only_the_last_of_two_rounds_where_it_helped(make_image, monke
 
     def two_rounds(keep_last: bool) -> list[tuple[int, float, float, float]]:
         settings = dataclasses.replace(shipped, keep_where_helped_last=keep_last)
-        monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", {1: settings})
-        refine.TRACE = []
-        try:
-            y, z = codec.analyse(model, img[None], QUALITY, "cpu")
-            refine.refine_latents(model, img[None], y, z, QUALITY, 2, "cpu")
-            return list(refine.TRACE)
-        finally:
-            refine.TRACE = None
+        return _traced_refinement(monkeypatch, model, img, settings, effort=2)
 
     whole, kept = two_rounds(False), two_rounds(True)
     assert [t[0] for t in whole] == [0, 1, 2]
