@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample. "
         "GPU segments (`cuda`) trained on a pack of JPEG crops (288², q88) of the training photos "
         "(`tools/README.md`): 740 crops for the first two `cuda` segments (session 12), 960 for the "
-        "next three (session 17). Segments marked *encoder only* trained g_a, h_a and the encoder "
+        "next three (session 17), and for `mse` a fresh pack of 960 for the three after (session 20). "
+        "Segments marked *encoder only* trained g_a, h_a and the encoder "
         "gains against the frozen decoder side (`--train-only encoder`).",
         "",
         f"Decoder digest (written into every file): `{decoder_digest(state, path).hex()}`"
