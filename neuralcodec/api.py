@@ -85,8 +85,10 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     (kodim01-04, qualities 60 and 75; benchmarks/results/kodak/effort.md, sessions 16 to 19):
     ``mse`` efforts 0 / 1 / 2 / 3 took 0.36 / 1.70 / 2.37 / 5.03 s (0.42 / 1.96 / 2.77 / 5.90 s
     on a slower host of the same kind); since its second round keeps its flips only where they
-    helped (session 19), efforts 0 / 1 / 2 take 0.40 / 1.67 / 2.69 s, and with the shipped
-    weights effort 2 makes the 24 Kodak files 5.5 % smaller at equal PSNR; ``msssim`` efforts
+    helped (session 19), efforts 0 / 1 / 2 take 0.40 / 1.67 / 2.69 s, and with session 17's
+    weights effort 2 made the 24 Kodak files 5.5 % smaller at equal PSNR; with session 20's
+    retrained weights 0.41 / 1.72 / 2.82 s and 4.5 % (efforts 3 / 4: 5.7 / 5.9 %, over the 3 s),
+    on top of 6.9 % from the retraining itself; ``msssim`` efforts
     0 / 1 / 2 / 3 took 0.35 / 2.24 / 3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
     ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
     2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
