@@ -375,21 +375,46 @@ def measured_weights(r: dict) -> str | None:
     return digests.pop() if len(digests) == 1 else None
 
 
+REFINEMENT_SETUP_KEYS = ("schedule", "greedy", "refine_version")  # what an effort runs, weights aside
+
+
+def outdated_efforts(r: dict) -> list[int]:
+    """The efforts above 0 whose rows in section ``r`` ran other refinement settings (schedule,
+    greedy rounding, algorithm version) than the codec runs at that effort now."""
+    outdated = []
+    for key, setup in sorted((r.get("setups") or {}).items(), key=lambda kv: int(kv[0])):
+        if int(key) == 0:
+            continue
+        current = row_setup(r["model"], r["crop"], "cpu", int(key))
+        if any(setup.get(name) != current.get(name) for name in REFINEMENT_SETUP_KEYS):
+            outdated.append(int(key))
+    return outdated
+
+
 def weights_sentence(r: dict, now: str | None) -> str:
-    """Whether a section measured the weights that ``r['model']`` names now (``now``)."""
+    """Whether a section measured the weights that ``r['model']`` names now (``now``), and with
+    those, which efforts ran earlier refinement settings (``outdated_efforts``)."""
     measured = measured_weights(r)
     if measured is None:
         return "Weights: not recorded (an early run); not the ones shipped now."
-    if measured == now:
-        return f"Weights: the shipped `{r['model']}` (SHA-256 {measured[:16]})."
-    return f"Weights: earlier `{r['model']}` (SHA-256 {measured[:16]}), not the ones shipped now."
+    if measured != now:
+        return f"Weights: earlier `{r['model']}` (SHA-256 {measured[:16]}), not the ones shipped now."
+    sentence = f"Weights: the shipped `{r['model']}` (SHA-256 {measured[:16]})."
+    outdated = outdated_efforts(r)
+    if outdated:
+        sentence += (
+            f" Effort {', '.join(map(str, outdated))}: earlier refinement settings than the codec runs now."
+        )
+    return sentence
 
 
 def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     """effort.md from effort.json's sections: first the sections that measured the weights
     shipped now, then every section with its table and which weights it measured."""
     now = {model: shipped_digest(model) for model in {r["model"] for r in results.values()}}
-    current = sorted(name for name, r in results.items() if measured_weights(r) == now[r["model"]])
+    shipped_weights = sorted(name for name, r in results.items() if measured_weights(r) == now[r["model"]])
+    current = [name for name in shipped_weights if not outdated_efforts(results[name])]
+    earlier_settings = [name for name in shipped_weights if name not in current]
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
         "",
@@ -399,9 +424,17 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
         "scores it (g_s as the decoder runs it here, table bits; never above 0 by construction) and from",
         "the files (real size, the decoder's real output); 'worse': encodes whose file J rose.",
         "",
-        "Sections that measured the weights shipped now: "
+        "Sections that measured the weights and refinement settings shipped now: "
         + (", ".join(f"`{name}`" for name in current) if current else "none yet")
-        + ". The others measured earlier weights (each section says which).",
+        + "."
+        + (
+            " The shipped weights, but earlier settings at some efforts (each section says which): "
+            + ", ".join(f"`{name}`" for name in earlier_settings)
+            + "."
+            if earlier_settings
+            else ""
+        )
+        + " The others measured earlier weights (each section says which).",
         "",
     ]
     for name, r in sorted(results.items()):

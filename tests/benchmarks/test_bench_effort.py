@@ -180,7 +180,7 @@ def test_the_report_says_which_sections_measured_the_weights_shipped_now(bench_d
     (out / "effort.json").write_text(json.dumps(stored))
     effort.main(["--report-only", "--out", str(out)])
     report = (out / "effort.md").read_text()
-    assert "Sections that measured the weights shipped now: `mse-now`." in report
+    assert "Sections that measured the weights and refinement settings shipped now: `mse-now`." in report
     sections = {part.split("`")[0]: part for part in report.split("\n## `")[1:]}
     assert f"Weights: the shipped `mse` (SHA-256 {shipped[:16]})." in sections["mse-now"]
     assert (
@@ -188,3 +188,24 @@ def test_the_report_says_which_sections_measured_the_weights_shipped_now(bench_d
         in sections["mse-earlier"]
     )
     assert "Weights: not recorded" in sections["mse-unrecorded"]
+
+
+def test_the_report_says_which_efforts_ran_earlier_refinement_settings(
+    bench_dataset: Path, tmp_path: Path, monkeypatch
+):
+    out = tmp_path / "results"
+    effort.main(_args(bench_dataset, out, "--tag=-now"))
+    from neuralcodec.greedy_rounding import GREEDY_SETTINGS
+
+    retuned = {
+        rounds: dataclasses.replace(s, curvature_scale=9.0) for rounds, s in GREEDY_SETTINGS["mse"].items()
+    }
+    monkeypatch.setitem(GREEDY_SETTINGS, "mse", retuned)
+    effort.main(["--report-only", "--out", str(out)])
+    report = (out / "effort.md").read_text()
+    assert "Sections that measured the weights and refinement settings shipped now: none yet." in report
+    assert (
+        "The shipped weights, but earlier settings at some efforts (each section says which): `mse-now`."
+        in report
+    )
+    assert "Effort 1: earlier refinement settings than the codec runs now." in report
