@@ -193,9 +193,9 @@ def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_roun
     assert min(t[1] for t in kept) <= min(t[1] for t in whole) < kept[0][1]
 
 
-def test_mse_keeps_only_the_last_of_two_rounds_where_it_helped(make_image, monkeypatch):
-    """Effort 2 of an ``mse`` model (``keep_where_helped_last``): the first round is scored once,
-    the last one twice (whole, then cut back), and it ends at or below two whole rounds."""
+def test_keeping_only_the_last_of_two_rounds_where_it_helped(make_image, monkeypatch):
+    """Two rounds of an ``mse`` model with ``keep_where_helped_last``: the first round is scored
+    once, the last one twice (whole, then cut back), and it ends at or below two whole rounds."""
     import dataclasses
 
     from neuralcodec import greedy_rounding
@@ -205,11 +205,10 @@ def test_mse_keeps_only_the_last_of_two_rounds_where_it_helped(make_image, monke
         pytest.skip("no shipped mse weights in this checkout")
     model = load_model("mse")
     img = make_image(96, 128, seed=9)
-    shipped = greedy_rounding.greedy_settings("mse", 2)
-    assert shipped.keep_where_helped_last and not shipped.keep_where_helped
+    plain = dataclasses.replace(greedy_rounding.greedy_settings("mse", 2), keep_where_helped=False)
 
     def two_rounds(keep_last: bool) -> list[tuple[int, float, float, float]]:
-        settings = dataclasses.replace(shipped, keep_where_helped_last=keep_last)
+        settings = dataclasses.replace(plain, keep_where_helped_last=keep_last)
         return _traced_refinement(monkeypatch, model, img, settings, effort=2)
 
     whole, kept = two_rounds(False), two_rounds(True)
