@@ -27,6 +27,10 @@ objective λ·D + bpp as refinement scores it (the relative change from effort 0
 never above 0 by construction). Full-size time: one 768x512 encode per effort in
 ``--full-size-efforts``; other efforts are extrapolated linearly in the iteration count.
 Results go to ``<out>/effort.json`` (one entry per model, merged) and ``<out>/effort.md``.
+Where ``benchmarks.rd`` measured AVIF on the same whole images (``<out>/per_image/avif.json``),
+the report adds each effort's BD-rate against AVIF on the model's metric, both averaged as
+``benchmarks.rd`` averages (mean bpp, mean PSNR, dB of the mean MS-SSIM per quality), over the
+bitrates both cover.
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.curves import Curve
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.metrics import compare, msssim_db
+from benchmarks.report import bd_msssim_rate, bd_psnr_rate
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
 from neuralcodec.errors import ModelNotFoundError
@@ -324,6 +330,57 @@ def run(args: argparse.Namespace) -> dict | None:
     }
 
 
+RIVAL = "avif"  # the codec each effort is compared with, where benchmarks.rd measured it
+
+
+def mean_curve(name: str, per_image: list[dict[str, list[float]]]) -> Curve:
+    """The per-quality means of images' results (``bpp``, ``psnr-rgb``, ``ms-ssim-rgb`` lists, one
+    value per quality), averaged as benchmarks.rd averages: finite values only."""
+
+    def mean(key: str) -> list[float]:
+        columns = np.array([r[key] for r in per_image], dtype=np.float64)
+        return [float(np.mean(c[np.isfinite(c)])) for c in columns.T]
+
+    return Curve(name, name, mean("bpp"), mean("psnr-rgb"), list(mean("ms-ssim-rgb")))
+
+
+def rival_curve(folder: Path, images: list[str], name: str = RIVAL) -> Curve | None:
+    """Codec ``name``'s curve over exactly ``images`` (file names) from benchmarks.rd's per-image
+    results in ``folder``; None where they are missing or lack one of the images."""
+    path = folder / "per_image" / f"{name}.json"
+    if not path.exists():
+        return None
+    measured = json.loads(path.read_text())["images"]
+    stems = [Path(image).stem for image in images]
+    if not stems or any(stem not in measured for stem in stems):
+        return None
+    return mean_curve(name, [measured[stem] for stem in stems])
+
+
+def bd_rates_vs_rival(r: dict, folder: Path) -> dict[str, float | None]:
+    """Each effort's BD-rate (%) against ``RIVAL`` on the section's metric, for a section of whole
+    images that benchmarks.rd measured the rival on too; {} otherwise."""
+    rival = rival_curve(folder, r["images"]) if not r["crop"] else None
+    if rival is None:
+        return {}
+    bd = bd_psnr_rate if r["metric"] == "psnr" else bd_msssim_rate
+    out = {}
+    for e in r["summary"]:
+        mine = [row for row in r["rows"] if row["effort"] == int(e) and row["image"] in r["images"]]
+        qualities = sorted({row["quality"] for row in mine})
+        per_image = [
+            {
+                key: [
+                    next(x[key] for x in mine if (x["image"], x["quality"]) == (image, q)) for q in qualities
+                ]
+                for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")
+            }
+            for image in r["images"]
+        ]
+        out[e] = bd(rival, mean_curve(f"effort {e}", per_image))
+    return out
+
+
 def estimate_full_size(measured: dict[str, float]) -> dict[str, float]:
     """Seconds per 768x512 image for every effort: measured, else a least-squares line in ``work``."""
     if len(measured) < 2:
@@ -449,9 +506,13 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
             + weights_sentence(r, now[r["model"]])
             + (" " + r["note"] if r["note"] else ""),
             "",
-            "| effort | SGA iterations (+ greedy rounds) | BD-rate | J change | file J change | worse | bpp "
-            "| encode s/image | s per 768x512 |",
-            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        versus = bd_rates_vs_rival(r, path.parent)
+        rival = f" vs {RIVAL.upper()} |" if versus else ""
+        lines += [
+            f"| effort | SGA iterations (+ greedy rounds) | BD-rate |{rival} J change | file J change "
+            "| worse | bpp | encode s/image | s per 768x512 |",
+            "|---|---|---|" + ("---|" if versus else "") + "---|---|---|---|---|---|",
         ]
         est, measured = r["full_size_estimated_s"], r["full_size_measured_s"]
         for e, s in sorted(r["summary"].items(), key=lambda kv: int(kv[0])):
@@ -462,6 +523,8 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
             full = f"{est[e]:.1f}" + ("" if e in measured else " (extrapolated)") if e in est else "–"
             steps = f"{s['iterations']}" + (f" + {s['greedy_rounds']}" if s.get("greedy_rounds") else "")
             cells = [e, steps, bd, jc, fj, worse, f"{s['bpp']:.4f}", f"{s['encode_s']:.2f}", full]
+            if versus:
+                cells.insert(3, "–" if versus[e] is None else f"{versus[e]:+.2f} %")
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         extra = [e for e in est if e not in r["summary"]]
         if extra:

@@ -209,3 +209,45 @@ def test_the_report_says_which_efforts_ran_earlier_refinement_settings(
         in report
     )
     assert "Effort 1: earlier refinement settings than the codec runs now." in report
+
+
+def _section(rows: list[dict], efforts: list[int]) -> dict:
+    return {
+        "model": "mse", "metric": "psnr", "dataset": "kodak", "images": ["a.png", "b.png"], "crop": 0,
+        "qualities": sorted({r["quality"] for r in rows}), "cpu": "Zen", "threads": 1, "device": "cpu",
+        "loadavg_before": [0.0], "loadavg_after": [0.0], "note": "", "rows": rows,
+        "summary": {str(e): {"iterations": 0, "bpp": 1.0, "encode_s": 1.0} for e in efforts},
+        "full_size_estimated_s": {}, "full_size_measured_s": {},
+    }  # fmt: skip
+
+
+def test_the_report_compares_each_effort_with_avif_measured_on_the_same_whole_images(tmp_path: Path):
+    # AVIF needs 10 % more bits than effort 0 for the same PSNR at every point, and as many as effort 1.
+    bpp = {"a.png": [0.2, 0.4, 0.8, 1.6], "b.png": [0.3, 0.6, 1.2, 2.4]}
+    psnr = {"a.png": [28.0, 31.0, 34.0, 37.0], "b.png": [27.0, 30.0, 33.0, 36.0]}
+    rows = [
+        {"image": image, "quality": q, "effort": e, "bpp": bpp[image][i] * scale, "psnr-rgb": psnr[image][i],
+         "ms-ssim-rgb": 0.95}
+        for image in bpp for i, q in enumerate((20, 40, 60, 80)) for e, scale in ((0, 1.0), (1, 1.1))
+    ]  # fmt: skip
+    avif = {
+        Path(image).stem: {
+            "bpp": [b * 1.1 for b in bpp[image]],
+            "psnr-rgb": psnr[image],
+            "ms-ssim-rgb": [0.95] * 4,
+        }
+        for image in bpp
+    }
+    (tmp_path / "per_image").mkdir()
+    (tmp_path / "per_image" / "avif.json").write_text(json.dumps({"name": "avif", "images": avif}))
+    effort.write_markdown({"mse-whole": _section(rows, [0, 1])}, tmp_path / "effort.md")
+    table = [line for line in (tmp_path / "effort.md").read_text().splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| effort | SGA iterations (+ greedy rounds) | BD-rate | vs AVIF |")
+    vs_avif = {line.split(" | ")[0][2:]: line.split(" | ")[3] for line in table[1:]}
+    assert vs_avif == {"0": "-9.09 %", "1": "+0.00 %"}
+
+    (tmp_path / "per_image" / "avif.json").write_text(
+        json.dumps({"name": "avif", "images": {"a": avif["a"]}})
+    )
+    effort.write_markdown({"mse-whole": _section(rows, [0, 1])}, tmp_path / "effort.md")
+    assert "vs AVIF" not in (tmp_path / "effort.md").read_text()  # AVIF lacks image b: no comparison
