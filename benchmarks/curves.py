@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,13 @@ class Curve:
 
     def has_msssim(self) -> bool:
         return any(v is not None for v in self.msssim)
+
+
+def finite_mean(values: Sequence[float | None]) -> float:
+    """Mean of the finite values (CompressAI's convention: undefined ones, such as MS-SSIM of a
+    tiny image, are left out); NaN when there are none."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
 
 
 def clean_number(value: float) -> float | None:

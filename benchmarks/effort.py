@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.curves import Curve
+from benchmarks.curves import Curve, finite_mean
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.metrics import compare, msssim_db
 from benchmarks.report import bd_msssim_rate, bd_psnr_rate
@@ -159,24 +159,33 @@ def greedy_setup(settings: GreedySettings) -> dict:
     }
 
 
-def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
-    """What one measured encode depends on besides image and quality; resumed rows must match it."""
-    weights = zoo.resolve_model_path(model)
+def refinement_setup(model: str, effort: int) -> dict:
+    """What refinement runs at ``effort`` for ``model``: its schedule, its rounds' settings and,
+    above effort 0, the algorithm's version (effort 0 rows keep their setup: nothing of
+    refinement runs)."""
     schedule = refine.SCHEDULES[effort] if effort else None
     greedy = None
     if schedule is not None and schedule.greedy_rounds:
         metric = zoo.load_model(model).config.metric
         greedy = greedy_setup(greedy_settings(metric, schedule.greedy_rounds))
     setup = {
-        "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
-        "crop": crop,
-        "device": device_name(device),
         "schedule": dataclasses.asdict(schedule) if schedule else None,
         "greedy": greedy,  # the rounds' settings (neuralcodec.greedy_rounding)
     }
-    if schedule is not None:  # (effort 0 rows keep their setup: nothing of refinement runs)
+    if schedule is not None:
         setup["refine_version"] = refine.ALGORITHM_VERSION
     return setup
+
+
+def row_setup(model: str, crop: int, device: str, effort: int) -> dict:
+    """What one measured encode depends on besides image and quality; resumed rows must match it."""
+    weights = zoo.resolve_model_path(model)
+    return {
+        "weights_sha256": zoo.file_digest(weights).hex(),  # the encoder too, not just the decoder digest
+        "crop": crop,
+        "device": device_name(device),
+        **refinement_setup(model, effort),
+    }
 
 
 def read_rows(path: Path | None) -> list[dict]:
@@ -333,15 +342,16 @@ def run(args: argparse.Namespace) -> dict | None:
 RIVAL = "avif"  # the codec each effort is compared with, where benchmarks.rd measured it
 
 
-def mean_curve(name: str, per_image: list[dict[str, list[float]]]) -> Curve:
-    """The per-quality means of images' results (``bpp``, ``psnr-rgb``, ``ms-ssim-rgb`` lists, one
-    value per quality), averaged as benchmarks.rd averages: finite values only."""
+def mean_curve(name: str, results: list[dict]) -> Curve:
+    """The per-quality means of results (dicts with ``quality``, ``bpp``, ``psnr-rgb`` and
+    ``ms-ssim-rgb``, one per image and quality), averaged as benchmarks.rd averages
+    (``finite_mean``)."""
+    qualities = sorted({r["quality"] for r in results})
 
     def mean(key: str) -> list[float]:
-        columns = np.array([r[key] for r in per_image], dtype=np.float64)
-        return [float(np.mean(c[np.isfinite(c)])) for c in columns.T]
+        return [finite_mean([r[key] for r in results if r["quality"] == q]) for q in qualities]
 
-    return Curve(name, name, mean("bpp"), mean("psnr-rgb"), list(mean("ms-ssim-rgb")))
+    return Curve(name, name, mean("bpp"), mean("psnr-rgb"), mean("ms-ssim-rgb"))
 
 
 def rival_curve(folder: Path, images: list[str], name: str = RIVAL) -> Curve | None:
@@ -354,7 +364,13 @@ def rival_curve(folder: Path, images: list[str], name: str = RIVAL) -> Curve | N
     stems = [Path(image).stem for image in images]
     if not stems or any(stem not in measured for stem in stems):
         return None
-    return mean_curve(name, [measured[stem] for stem in stems])
+    keys = ("bpp", "psnr-rgb", "ms-ssim-rgb")
+    results = [
+        {"quality": i, **{key: measured[stem][key][i] for key in keys}}  # one list entry per quality
+        for stem in stems
+        for i in range(len(measured[stem]["bpp"]))
+    ]
+    return mean_curve(name, results)
 
 
 def bd_rates_vs_rival(r: dict, folder: Path) -> dict[str, float | None]:
@@ -364,21 +380,15 @@ def bd_rates_vs_rival(r: dict, folder: Path) -> dict[str, float | None]:
     if rival is None:
         return {}
     bd = bd_psnr_rate if r["metric"] == "psnr" else bd_msssim_rate
-    out = {}
-    for e in r["summary"]:
-        mine = [row for row in r["rows"] if row["effort"] == int(e) and row["image"] in r["images"]]
-        qualities = sorted({row["quality"] for row in mine})
-        per_image = [
-            {
-                key: [
-                    next(x[key] for x in mine if (x["image"], x["quality"]) == (image, q)) for q in qualities
-                ]
-                for key in ("bpp", "psnr-rgb", "ms-ssim-rgb")
-            }
-            for image in r["images"]
-        ]
-        out[e] = bd(rival, mean_curve(f"effort {e}", per_image))
-    return out
+    return {
+        e: bd(
+            rival,
+            mean_curve(
+                f"effort {e}", [x for x in r["rows"] if x["effort"] == int(e) and x["image"] in r["images"]]
+            ),
+        )
+        for e in r["summary"]
+    }
 
 
 def estimate_full_size(measured: dict[str, float]) -> dict[str, float]:
@@ -442,22 +452,21 @@ def outdated_efforts(r: dict) -> list[int]:
     for key, setup in sorted((r.get("setups") or {}).items(), key=lambda kv: int(kv[0])):
         if int(key) == 0:
             continue
-        current = row_setup(r["model"], r["crop"], "cpu", int(key))
+        current = refinement_setup(r["model"], int(key))
         if any(setup.get(name) != current.get(name) for name in REFINEMENT_SETUP_KEYS):
             outdated.append(int(key))
     return outdated
 
 
-def weights_sentence(r: dict, now: str | None) -> str:
+def weights_sentence(r: dict, now: str | None, outdated: list[int]) -> str:
     """Whether a section measured the weights that ``r['model']`` names now (``now``), and with
-    those, which efforts ran earlier refinement settings (``outdated_efforts``)."""
+    those, which efforts ran earlier refinement settings (``outdated``: ``outdated_efforts``)."""
     measured = measured_weights(r)
     if measured is None:
         return "Weights: not recorded (an early run); not the ones shipped now."
     if measured != now:
         return f"Weights: earlier `{r['model']}` (SHA-256 {measured[:16]}), not the ones shipped now."
     sentence = f"Weights: the shipped `{r['model']}` (SHA-256 {measured[:16]})."
-    outdated = outdated_efforts(r)
     if outdated:
         sentence += (
             f" Effort {', '.join(map(str, outdated))}: earlier refinement settings than the codec runs now."
@@ -470,8 +479,9 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     shipped now, then every section with its table and which weights it measured."""
     now = {model: shipped_digest(model) for model in {r["model"] for r in results.values()}}
     shipped_weights = sorted(name for name, r in results.items() if measured_weights(r) == now[r["model"]])
-    current = [name for name in shipped_weights if not outdated_efforts(results[name])]
-    earlier_settings = [name for name in shipped_weights if name not in current]
+    outdated = {name: outdated_efforts(results[name]) for name in shipped_weights}
+    current = [name for name in shipped_weights if not outdated[name]]
+    earlier_settings = [name for name in shipped_weights if outdated[name]]
     lines = [
         "# Effort levels: latent refinement vs the single-pass encoder",
         "",
@@ -503,7 +513,7 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
             f"{len(r['images'])} {dataset} images{so_far(r)} ({', '.join(r['images'])}), {crop}, qualities "
             f"{', '.join(f'{q:g}' for q in r['qualities'])}. {where_measured(r)}, "
             f"load average {r['loadavg_before'][0]:.1f} before / {r['loadavg_after'][0]:.1f} after. "
-            + weights_sentence(r, now[r["model"]])
+            + weights_sentence(r, now[r["model"]], outdated.get(name, []))
             + (" " + r["note"] if r["note"] else ""),
             "",
         ]

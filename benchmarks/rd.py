@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.codecs import ALL_CODEC_NAMES, Codec, build_codecs
-from benchmarks.curves import write_json
+from benchmarks.curves import finite_mean, write_json
 from benchmarks.datasets import (
     REPO_ROOT,
     dataset_name,
@@ -76,10 +76,7 @@ def run_codec(
             bar.update(1)
         i = len(averages["bpp"])
         for k in keys:
-            vals = np.array([per_image[n][k][i] for n, _ in images], dtype=np.float64)
-            finite = vals[np.isfinite(vals)]
-            # Mean of per-image values (CompressAI's convention); undefined values are left out.
-            averages[k].append(float(finite.mean()) if finite.size else float("nan"))
+            averages[k].append(finite_mean([per_image[n][k][i] for n, _ in images]))
     bar.close()
     return averages, per_image
 
