@@ -225,9 +225,11 @@ def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     assert [(s.z, s.y) for s in together] == [(s.z, s.y) for s in (encode(model, a, 1), encode(model, b, 1))]
 
 
-@pytest.mark.parametrize("keep_where_helped", [False, True])
+@pytest.mark.parametrize(
+    ("effort", "keep_where_helped"), [(2, False), (2, True), (4, True)]
+)  # greedy rounding alone, and after SGA (other windows)
 def test_large_images_refine_tile_by_tile_and_stay_no_worse(
-    tiny_model, make_image, monkeypatch, keep_where_helped
+    tiny_model, make_image, monkeypatch, effort, keep_where_helped
 ):
     import dataclasses
 
@@ -238,16 +240,17 @@ def test_large_images_refine_tile_by_tile_and_stay_no_worse(
     )
     monkeypatch.setitem(greedy_rounding.GREEDY_SETTINGS, "mse", {1: settings})
     monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 0)
-    monkeypatch.setattr(refine, "TILE_Z", 1)
-    monkeypatch.setattr(refine, "HALO_Z", 4)
+    # One z position per core (the shipped halos): nine windows with context.
+    for name in ("GREEDY_TILES", "SGA_TILES"):
+        monkeypatch.setattr(refine, name, dataclasses.replace(getattr(refine, name), core_z=1))
     model = load_model(tiny_model)
-    img = make_image(150, 190, seed=6)  # z grid 3 x 3: nine windows with context
+    img = make_image(150, 190, seed=6)  # z grid 3 x 3
     calls: list[tuple[int, int]] = []
     y, z = codec.analyse(model, img[None], QUALITY, "cpu")
     y2, z2 = refine.refine_latents(
-        model, img[None], y, z, QUALITY, 2, "cpu", progress=lambda d, t: calls.append((d, t))
+        model, img[None], y, z, QUALITY, effort, "cpu", progress=lambda d, t: calls.append((d, t))
     )
-    total = 9 * (refine.SCHEDULES[2].iterations + refine.SCHEDULES[2].greedy_rounds)
+    total = 9 * (refine.SCHEDULES[effort].iterations + refine.SCHEDULES[effort].greedy_rounds)
     assert calls == [(i, total) for i in range(1, total + 1)]
     streams = codec.encode_latents(model, y2, z2)
     base = objective(model, img, encode(model, img, 0), QUALITY)
@@ -255,21 +258,68 @@ def test_large_images_refine_tile_by_tile_and_stay_no_worse(
     # differences between a window's g_s and the whole image's).
     assert objective(model, img, streams, QUALITY) <= base * (1 + 1e-5)
     y_hat = codec.decode_latents(model, streams.z, streams.y, *img.shape[:2])
-    assert (y_hat - y2).abs().max() <= 0.5 + 1e-3  # later tiles may move earlier tiles' means
+    if effort == 2:  # ẑ, so every mean, stays: the coded ŷ is exactly the refined one
+        assert torch.equal(y_hat, y2)
+    assert (y_hat - y2).abs().max() <= 0.5 + 1e-3  # after SGA later tiles may move earlier tiles' means
 
 
 def test_windows_cover_the_image_and_bound_the_window():
-    windows = refine._windows(94, 63, 6000, 4000)  # a 6000 x 4000 photo
-    core = np.zeros((94, 63), dtype=int)
-    for w in windows:
-        r0, r1, c0, c1 = w.core_z
-        core[r0:r1, c0:c1] += 1
+    for tiles in (refine.SGA_TILES, refine.GREEDY_TILES):
+        windows = refine._windows(94, 63, 6000, 4000, tiles)  # a 6000 x 4000 photo
+        core = np.zeros((94, 63), dtype=int)
+        for w in windows:
+            r0, r1, c0, c1 = w.core_z
+            core[r0:r1, c0:c1] += 1
+            y0, y1, x0, x1 = w.win_y
+            assert (y1 - y0) * 16 <= 1024 and (x1 - x0) * 16 <= 1024
+            p0, p1, q0, q1 = w.pixels
+            assert 0 <= p0 < p1 <= 6000 and 0 <= q0 < q1 <= 4000
+        assert (core == 1).all()
+        assert len(refine._windows(8, 12, 512, 768, tiles)) == 1  # Kodak: one window
+    # Greedy rounding alone needs little context: about 1.6 times the pixels, not 4 times.
+    window_pixels = sum(
+        (w.win_y[1] - w.win_y[0]) * (w.win_y[3] - w.win_y[2]) * 256
+        for w in refine._windows(94, 63, 6000, 4000, refine.GREEDY_TILES)
+    )
+    assert window_pixels < 1.6 * 6016 * 4032
+
+
+# Greedy rounding moves the core's ŷ; SGA moves its ẑ too, so ŷ = μ + k moves wherever h_s
+# carries the core's ẑ: 7 y positions around it (5x5 s2, 5x5 s2, 3x3).
+@pytest.mark.parametrize(("tiles", "reach_y"), [("GREEDY_TILES", 0), ("SGA_TILES", 7)])
+def test_a_window_scores_every_pixel_its_core_can_change_and_synthesises_them_exactly(
+    tiny_model, tiles, reach_y, monkeypatch
+):
+    """What a tile step's objective rests on: a change of ŷ where the core reaches changes pixels
+    only inside the window's scored region, and g_s of the window alone gives those pixels as g_s
+    of the whole image does (checked at the shipped halos, with a small core, on random weights)."""
+    import dataclasses
+
+    model = load_model(tiny_model)
+    t = model.transforms
+    monkeypatch.setattr(refine, "SINGLE_WINDOW_PIXELS", 0)
+    tiles = dataclasses.replace(getattr(refine, tiles), core_z=2)
+    start = 2 * -(-(tiles.halo_z + 1) // 2)  # a core whose window lies inside the image,
+    size = 2 * start + 2  # on every side
+    (w,) = [
+        w for w in refine._windows(size, size, 64 * size, 64 * size, tiles) if w.core_z[::2] == (start,) * 2
+    ]
+    gen = torch.Generator().manual_seed(3)
+    y = torch.randn((1, model.config.M, 4 * size, 4 * size), generator=gen)
+    changed = y.clone()
+    r0, r1, c0, c1 = (4 * v + (reach_y if i % 2 else -reach_y) for i, v in enumerate(w.core_z))
+    changed[:, :, r0:r1, c0:c1] += 3 * torch.randn((1, model.config.M, r1 - r0, c1 - c0), generator=gen)
+    with torch.no_grad():
+        whole, after = t.g_s(y), t.g_s(changed)
         y0, y1, x0, x1 = w.win_y
-        assert (y1 - y0) * 16 <= 1024 and (x1 - x0) * 16 <= 1024
-        p0, p1, q0, q1 = w.pixels
-        assert 0 <= p0 < p1 <= 6000 and 0 <= q0 < q1 <= 4000
-    assert (core == 1).all()
-    assert len(refine._windows(8, 12, 512, 768)) == 1  # Kodak: one window
+        window = t.g_s(y[:, :, y0:y1, x0:x1])
+    p0, p1, q0, q1 = w.pixels
+    moved = (whole != after).any(dim=1)[0]
+    scored = torch.zeros_like(moved)
+    scored[p0:p1, q0:q1] = True
+    assert moved.any() and not (moved & ~scored).any()
+    inside = window[:, :, p0 - 16 * y0 : p1 - 16 * y0, q0 - 16 * x0 : q1 - 16 * x0]
+    torch.testing.assert_close(inside, whole[:, :, p0:p1, q0:q1], rtol=0, atol=1e-5)
 
 
 def test_api_and_progress(tiny_model, image):
