@@ -95,9 +95,9 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
     2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
     Larger images refine tile by tile (``refine.TileGeometry``): at efforts 1 to 3 each 512² core
-    in a 640² window, about 1.5 times the work per pixel (a 2304x1024 image: ``mse`` effort 2
-    55 s on two threads of a Zen 1 EPYC), so they get the single-pass encoder unless an effort is
-    asked for.
+    in a 640² window, about 1.5 times the work per pixel (``mse`` effort 2: 20 s per megapixel on
+    two threads of a Zen 1 EPYC, benchmarks/results/qoi_photo_wikipedia/large_images.md), so they
+    get the single-pass encoder unless an effort is asked for.
     """
     if not refine.refines_in_one_window(height, width):
         return 0

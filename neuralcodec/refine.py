@@ -222,6 +222,15 @@ def refines_in_one_window(height: int, width: int) -> bool:
     return padded_height * padded_width <= SINGLE_WINDOW_PIXELS
 
 
+def window_pixels(height: int, width: int, sched: Schedule) -> int:
+    """The pixels g_s runs on in one pass over every window that an image of this size refines in
+    with ``sched`` (its padded size when it refines in one window)."""
+    padded_height, padded_width = codec.padded_size(height, width)
+    z_rows, z_cols = padded_height // codec.STRIDE, padded_width // codec.STRIDE
+    windows = _windows(z_rows, z_cols, height, width, tile_geometry(sched))
+    return sum(256 * (w.win_y[1] - w.win_y[0]) * (w.win_y[3] - w.win_y[2]) for w in windows)
+
+
 def _windows(z_rows: int, z_cols: int, height: int, width: int, tiles: TileGeometry) -> list[_Window]:
     """The windows an image refines in: one, or cores of ``tiles`` in raster order."""
     if refines_in_one_window(height, width):
