@@ -553,12 +553,22 @@ def write_markdown(results: dict, path: Path, budget_s: float = 3.0) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def encoding_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark of one model's encoder takes: --model, --dataset, --device,
+    --threads and --note."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="msssim")
     parser.add_argument("--dataset", default="kodak")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (encoding and refinement)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument("--note", default="")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = encoding_parser(__doc__)
     parser.add_argument("--limit", type=int, default=4, help="first N images; 0: all")
     parser.add_argument("--crop", type=int, default=256, help="centre crop side; 0: full images")
     parser.add_argument("--qualities", default="20,40,60,80")
@@ -566,10 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full-size-efforts", default="0,1,2,3", help="efforts timed on one full image; '' skips"
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (encoding and refinement)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/kodak"))
-    parser.add_argument("--note", default="")
     parser.add_argument("--tag", default="", help="suffix of this run's key in effort.json (e.g. a subset)")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per 768x512 image for the default")
     parser.add_argument("--report-only", action="store_true", help="rewrite effort.md from effort.json")

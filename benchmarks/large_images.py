@@ -15,7 +15,6 @@ Results go to ``<out>/large_images.json`` (one entry per model and grid, merged)
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
-from benchmarks.effort import cpu_model, encode_one
+from benchmarks.effort import cpu_model, encode_one, encoding_parser
 from neuralcodec import refine
 
 
@@ -113,24 +112,19 @@ def write_markdown(results: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="msssim")
-    parser.add_argument("--dataset", default="kodak")
+    parser = encoding_parser(__doc__)
     parser.add_argument("--skip", type=int, default=0, help="images of the folder not to use")
     parser.add_argument("--grid", default="3x2", help="COLSxROWS photos in the mosaic")
     parser.add_argument("--qualities", default="40,75")
     parser.add_argument("--efforts", default="0,1,2")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (encoding and refinement)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/<dataset>")
-    parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     try:
         cols, rows = (int(v) for v in args.grid.lower().split("x"))
+        if cols < 1 or rows < 1:
+            raise ValueError
     except ValueError:
-        parser.error(f"--grid must be COLSxROWS, e.g. 3x2, got {args.grid!r}")
+        parser.error(f"--grid must be COLSxROWS of positive numbers, e.g. 3x2, got {args.grid!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     folder = resolve_dataset(args.dataset)

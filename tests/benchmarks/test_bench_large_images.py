@@ -56,3 +56,10 @@ def test_window_work_is_one_for_images_that_refine_in_one_window():
     # 2304 x 1024: greedy windows 1.375 times the pixels, SGA's 2.29
     assert large_images.window_work(1024, 2304, 2) == pytest.approx(1.375)
     assert large_images.window_work(1024, 2304, 4) == pytest.approx(2.2917, abs=1e-4)
+
+
+@pytest.mark.parametrize("grid", ["3", "3by2", "0x2", "2x-1"])
+def test_a_bad_grid_is_a_usage_error(grid: str, capsys):
+    with pytest.raises(SystemExit) as exc:
+        large_images.main(["--grid", grid])
+    assert exc.value.code == 2 and "--grid must be COLSxROWS" in capsys.readouterr().err
