@@ -130,6 +130,13 @@ both in one session on a slower AMD EPYC: 5.73 s against 5.11 s; on session 20's
 the last-round-only effort 2 took 2.82 s, about 3.2 s). So ``mse`` rounds now keep their flips
 only where they helped from two rounds on.
 
+Session 22 (whole Kodak images kodim01/03/05/07 at qualities 40 and 75, ``mse`` effort 1, mean
+change of J; evaluation images, so only to rule things out): where the curvature block sits
+matters for one image (kodim03 at quality 40: −0.70 to −2.85 % with the block at the centre or
+at a quadrant's), but not on average: the best of curvature scales ×0.6 / 0.8 / 1 / 1.25 chosen
+per image by exact score gives −1.91 % against −1.86 % at the fixed scale, and a curvature per
+quadrant (four blocks) −1.91 % for four times the curvature work. Neither is worth its time.
+
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to
 −11.6 % of J, but made together they raise J by 3.8 %; the best 3 / 6 / 12 per position give
