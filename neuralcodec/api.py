@@ -90,7 +90,9 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     retrained weights 0.41 / 1.72 / 2.82 s and 4.5 % (efforts 3 / 4: 5.7 / 5.9 %, over the 3 s),
     on top of 6.9 % from the retraining itself. Since both of its rounds keep their flips only
     where they helped (session 21) effort 2 saves 5.15 % for 1.12 times that time (about 3.2 s
-    there; 5.73 s on the slower host of session 21, where effort 0 took 0.76 s); ``msssim`` efforts
+    there; 5.73 s on the slower host of session 21, where effort 0 took 0.76 s), and since its
+    lone round keeps them so too (session 22) effort 1 saves 4.15 % for 1.20 times its time
+    (about 2.1 s there, still short of effort 2's 5.15 %); ``msssim`` efforts
     0 / 1 / 2 / 3 took 0.35 / 2.24 / 3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
     ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
     2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
