@@ -81,6 +81,16 @@ def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(clean_json(obj), indent=2, allow_nan=False) + "\n")
 
 
+def merge_json_entry(path: Path, key: str, value: Any) -> dict[str, Any]:
+    """Add or replace ``key`` in the JSON object at ``path`` (created, with its folder, when
+    absent; other keys kept as they are) and return the whole object."""
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=1) + "\n")
+    return merged
+
+
 def validate_result(obj: Any) -> None:
     """Raise SchemaError unless ``obj`` is a CompressAI-style results file written by this harness."""
     if not isinstance(obj, dict):

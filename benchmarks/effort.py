@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.curves import Curve, finite_mean
+from benchmarks.curves import Curve, finite_mean, merge_json_entry
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.metrics import compare, msssim_db
 from benchmarks.report import bd_msssim_rate, bd_psnr_rate
@@ -603,10 +603,7 @@ def main(argv: list[str] | None = None) -> None:
         if results is None:
             print(f"no image has every quality and effort measured yet; rows so far: {args.rows}")
             return
-        args.out.mkdir(parents=True, exist_ok=True)
-        merged = json.loads(json_path.read_text()) if json_path.exists() else {}
-        merged[args.model + args.tag] = results
-        json_path.write_text(json.dumps(merged, indent=1) + "\n")
+        merge_json_entry(json_path, args.model + args.tag, results)
     write_markdown(json.loads(json_path.read_text()), args.out / "effort.md", args.budget)
     print(f"wrote {json_path} and {args.out / 'effort.md'}")
 

@@ -15,12 +15,12 @@ Results go to ``<out>/large_images.json`` (one entry per model and grid, merged)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.curves import merge_json_entry
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.effort import cpu_model, encode_one, encoding_parser
 from neuralcodec import refine
@@ -145,11 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         "note": args.note,
         "rows": measure(img, args.model, qualities, efforts, args.device),
     }
-    out.mkdir(parents=True, exist_ok=True)
     json_path = out / "large_images.json"
-    merged = json.loads(json_path.read_text()) if json_path.exists() else {}
-    merged[f"{args.model}-{cols}x{rows}"] = result
-    json_path.write_text(json.dumps(merged, indent=1) + "\n")
+    merged = merge_json_entry(json_path, f"{args.model}-{cols}x{rows}", result)
     write_markdown(merged, out / "large_images.md")
     print(f"wrote {json_path} and {out / 'large_images.md'}")
 

@@ -14,7 +14,7 @@ from benchmarks.datasets import list_images, load_rgb
 from neuralcodec import refine
 
 
-def test_the_mosaic_puts_photos_of_one_size_side_by_side(bench_dataset: Path, gen_image, tmp_path: Path):
+def test_the_mosaic_puts_photos_of_one_size_side_by_side(bench_dataset: Path, gen_image):
     from PIL import Image
 
     Image.fromarray(gen_image(40, 50)).save(bench_dataset / "img01b.png")  # another size: left out
