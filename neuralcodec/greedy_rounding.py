@@ -144,6 +144,11 @@ at a quadrant's), but not on average: the best of curvature scales ×0.6 / 0.8 /
 per image by exact score gives −1.91 % against −1.86 % at the fixed scale, and a curvature per
 quadrant (four blocks) −1.91 % for four times the curvature work. Neither is worth its time.
 
+Session 23: cutting a kept round back once more (the positions where the kept flips still raised
+J, by the same split of its exact score, one synthesis more; ``msssim`` effort 1, the 8 training
+photos at qualities 20/50/80) gave −6.133 % of J against −6.126 %: a round kept where it helped is
+already kept almost only where it helps.
+
 An oracle on one 96² crop (``mse``, quality 50: every single flip's exact change of J, by one
 synthesis each) shows what limits a round: the 1223 flips that help on their own add up to
 −11.6 % of J, but made together they raise J by 3.8 %; the best 3 / 6 / 12 per position give
