@@ -10,7 +10,8 @@ Per quality and effort: encode seconds (and per megapixel), bpp, PSNR, MS-SSIM, 
 model's objective J from the files against effort 0, and the windows' work: the pixels g_s runs
 on in one pass over every refinement window, per pixel of the image (``refine.window_pixels``).
 Results go to ``<out>/large_images.json`` (one entry per model and grid, merged) and
-``<out>/large_images.md``.
+``<out>/large_images.md``, which says per entry whether it measured the weights and refinement
+settings the codec runs now (as ``benchmarks.effort``'s report does).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ import torch
 
 from benchmarks.curves import merge_json_entry
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
-from benchmarks.effort import cpu_model, encode_one, encoding_parser
+from benchmarks.effort import (
+    cpu_model,
+    encode_one,
+    encoding_parser,
+    outdated_efforts,
+    row_setup,
+    shipped_digest,
+    weights_sentence,
+)
 from neuralcodec import refine
 
 
@@ -91,13 +100,15 @@ def write_markdown(results: dict, path: Path) -> None:
         "relative change against effort 0 at the same quality.",
     ]
     for key, r in sorted(results.items()):
+        section = {"model": key.rsplit("-", 1)[0], **r}  # entries before session 23 name it in the key only
+        weights = weights_sentence(section, shipped_digest(section["model"]), outdated_efforts(section))
         lines += [
             "",
             f"## `{key}`",
             "",
             f"{r['width']}x{r['height']} ({r['width'] * r['height'] / 1e6:.2f} Mpx): a {r['grid']} mosaic of "
             f"{', '.join(r['images'])} from `{r['dataset']}`. CPU: {r['cpu']}, {r['threads']} threads, "
-            f"device {r['device']}.{' ' + r['note'] if r.get('note') else ''}",
+            f"device {r['device']}. {weights}{' ' + r['note'] if r.get('note') else ''}",
             "",
             "| quality | effort | encode s | s per Mpx | window work | bpp | PSNR dB | MS-SSIM | J change |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     qualities = [float(q) for q in args.qualities.split(",")]
     efforts = [int(e) for e in args.efforts.split(",")]
     result = {
+        "model": args.model,
         "dataset": name,
         "grid": f"{cols}x{rows}",
         "images": names,
@@ -144,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
         "device": args.device,
         "note": args.note,
         "rows": measure(img, args.model, qualities, efforts, args.device),
+        # What each effort's encodes depended on (weights, refinement settings): the report
+        # flags an entry measured with other weights or settings than the codec has now.
+        "setups": {str(e): row_setup(args.model, 0, args.device, e) for e in sorted(set(efforts) | {0})},
     }
     json_path = out / "large_images.json"
     merged = merge_json_entry(json_path, f"{args.model}-{cols}x{rows}", result)

@@ -11,7 +11,9 @@ import pytest
 
 from benchmarks import large_images
 from benchmarks.datasets import list_images, load_rgb
+from benchmarks.effort import row_setup
 from neuralcodec import refine
+from neuralcodec.greedy_rounding import GREEDY_SETTINGS
 
 
 def test_the_mosaic_puts_photos_of_one_size_side_by_side(bench_dataset: Path, gen_image):
@@ -48,6 +50,22 @@ def test_a_run_refines_tile_by_tile_and_reports_each_effort(bench_dataset: Path,
     assert one["j_file_change"] <= 1e-6  # MSE: each tile step keeps the image's objective no worse
     report = (out / "large_images.md").read_text()
     assert "## `mse-2x1`" in report and "352x168" in report and "img00.png, img01.png" in report
+    assert "Weights: the shipped `mse`" in report and "earlier refinement settings" not in report
+
+
+def test_the_report_says_which_efforts_ran_earlier_refinement_settings(tmp_path: Path, monkeypatch):
+    entry = {
+        "dataset": "d", "grid": "2x1", "images": ["a.png", "b.png"], "height": 64, "width": 128,
+        "cpu": "Zen", "threads": 1, "device": "cpu", "note": "",
+        "rows": [], "setups": {str(e): row_setup("mse", 0, "cpu", e) for e in (0, 1, 2)},
+    }  # fmt: skip
+    retuned = {r: dataclasses.replace(s, flips_per_position=9) for r, s in GREEDY_SETTINGS["mse"].items()}
+    monkeypatch.setitem(GREEDY_SETTINGS, "mse", retuned)
+    large_images.write_markdown({"mse-2x1": entry, "msssim-2x1": {**entry, "setups": {}}}, tmp_path / "r.md")
+    report = (tmp_path / "r.md").read_text()
+    assert "Weights: the shipped `mse` (SHA-256" in report
+    assert "Effort 1, 2: earlier refinement settings than the codec runs now." in report
+    assert "Weights: not recorded" in report  # an entry from before weights and settings were recorded
 
 
 def test_window_work_is_one_for_images_that_refine_in_one_window():
