@@ -100,8 +100,7 @@ def write_markdown(results: dict, path: Path) -> None:
         "relative change against effort 0 at the same quality.",
     ]
     for key, r in sorted(results.items()):
-        section = {"model": key.rsplit("-", 1)[0], **r}  # entries before session 23 name it in the key only
-        weights = weights_sentence(section, shipped_digest(section["model"]), outdated_efforts(section))
+        weights = weights_sentence(r, shipped_digest(r["model"]), outdated_efforts(r))
         lines += [
             "",
             f"## `{key}`",

@@ -55,13 +55,14 @@ def test_a_run_refines_tile_by_tile_and_reports_each_effort(bench_dataset: Path,
 
 def test_the_report_says_which_efforts_ran_earlier_refinement_settings(tmp_path: Path, monkeypatch):
     entry = {
-        "dataset": "d", "grid": "2x1", "images": ["a.png", "b.png"], "height": 64, "width": 128,
-        "cpu": "Zen", "threads": 1, "device": "cpu", "note": "",
+        "model": "mse", "dataset": "d", "grid": "2x1", "images": ["a.png", "b.png"],
+        "height": 64, "width": 128, "cpu": "Zen", "threads": 1, "device": "cpu", "note": "",
         "rows": [], "setups": {str(e): row_setup("mse", 0, "cpu", e) for e in (0, 1, 2)},
     }  # fmt: skip
     retuned = {r: dataclasses.replace(s, flips_per_position=9) for r, s in GREEDY_SETTINGS["mse"].items()}
     monkeypatch.setitem(GREEDY_SETTINGS, "mse", retuned)
-    large_images.write_markdown({"mse-2x1": entry, "msssim-2x1": {**entry, "setups": {}}}, tmp_path / "r.md")
+    unrecorded = {**entry, "model": "msssim", "setups": {}}
+    large_images.write_markdown({"mse-2x1": entry, "msssim-2x1": unrecorded}, tmp_path / "r.md")
     report = (tmp_path / "r.md").read_text()
     assert "Weights: the shipped `mse` (SHA-256" in report
     assert "Effort 1, 2: earlier refinement settings than the codec runs now." in report
