@@ -3,3 +3,7 @@
 Kept outside the ``neuralcodec`` package so the codec library does not depend on plotting,
 classical-codec plugins or dataset downloads.
 """
+
+from neuralcodec.allocator import prefer_huge_pages
+
+prefer_huge_pages()  # timed as the ncodec command runs: before torch's first allocation

@@ -755,6 +755,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from neuralcodec.allocator import prefer_huge_pages
+
+    prefer_huge_pages()  # this process owns torch: before its first allocation
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # one line each, and restored for in-process callers
