@@ -57,7 +57,6 @@ from torch import Tensor
 
 from neuralcodec import codec
 from neuralcodec.adam import Adam
-from neuralcodec.allocator import large_buffers_reused
 from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
 from neuralcodec.greedy_rounding import greedy_settings, greedy_steps, latent_coverage
 from neuralcodec.local_acceptance import distortion_change_per_position
@@ -603,7 +602,6 @@ def _pixel_reader(x: Tensor | np.ndarray, b: int) -> Callable[[int, int, int, in
     return lambda top, left, h, w: x[b : b + 1, :, top : top + h, left : left + w].float()
 
 
-@large_buffers_reused()  # many passes over buffers of the same sizes: reuse them (neuralcodec.allocator)
 def refine_latents(
     model: LoadedModel,
     x: Tensor | np.ndarray,
