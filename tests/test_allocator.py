@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from neuralcodec import allocator
 
@@ -28,13 +31,13 @@ def _fresh_process(probe: str, **env: str) -> list[str]:
 
 _CLI_PROBE = """
 import os, sys
-from neuralcodec import cli
+from neuralcodec import allocator, cli
 seen = {}
-real = cli.build_parser
+real = allocator.prefer_huge_pages
 def spy():
     seen['torch before'] = 'torch' in sys.modules
     return real()
-cli.build_parser = spy
+allocator.prefer_huge_pages = spy
 cli.main(['info', os.devnull])
 print(seen['torch before'], os.environ.get('THP_MEM_ALLOC_ENABLE'))
 """
@@ -60,11 +63,9 @@ buffer = torch.ones(64 * 1024 * 1024)
 print(sum(int(line.split()[1]) for line in open('/proc/self/smaps') if line.startswith('AnonHugePages')))
 """
     try:
-        mode = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+        mode = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
     except OSError:
         mode = ""
     if "[never]" in mode or not mode:
-        import pytest
-
         pytest.skip("transparent huge pages are off or unavailable on this machine")
     assert int(_fresh_process(probe)[0]) > 0
