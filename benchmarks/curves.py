@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,13 +83,43 @@ def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(clean_json(obj), indent=2, allow_nan=False) + "\n")
 
 
-def merge_json_entry(path: Path, key: str, value: Any) -> dict[str, Any]:
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``folder`` (``flock`` on the folder itself, so no lock
+    file is left behind; where ``fcntl`` is missing, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: side-by-side runs are the user's to keep apart
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def merge_json_entry(
+    path: Path, key: str, value: Any, report: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Add or replace ``key`` in the JSON object at ``path`` (created, with its folder, when
-    absent; other keys kept as they are) and return the whole object."""
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged[key] = value
+    absent; other keys kept as they are) and return the whole object.
+
+    Benchmarks that share a results folder (say both models measured side by side) take turns:
+    each holds ``folder_lock`` of the folder while it reads, writes and runs ``report`` (e.g.
+    writing a markdown report) on the merged object, so none loses another's entry or reports
+    an older object over a newer one. The file is written beside and renamed over ``path``: a
+    reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(merged, indent=1) + "\n")
+    with folder_lock(path.parent):
+        merged = json.loads(path.read_text()) if path.exists() else {}
+        merged[key] = value
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(merged, indent=1) + "\n")
+        os.replace(partial, path)
+        if report is not None:
+            report(merged)
     return merged
 
 

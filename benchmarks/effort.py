@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -595,7 +596,7 @@ def main(argv: list[str] | None = None) -> None:
         help="start no encode after this long; the summary covers the images measured in full",
     )
     args = parser.parse_args(argv)
-    json_path = args.out / "effort.json"
+    json_path, md_path = args.out / "effort.json", args.out / "effort.md"
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.report_only:
@@ -603,9 +604,11 @@ def main(argv: list[str] | None = None) -> None:
         if results is None:
             print(f"no image has every quality and effort measured yet; rows so far: {args.rows}")
             return
-        merge_json_entry(json_path, args.model + args.tag, results)
-    write_markdown(json.loads(json_path.read_text()), args.out / "effort.md", args.budget)
-    print(f"wrote {json_path} and {args.out / 'effort.md'}")
+        report = functools.partial(write_markdown, path=md_path, budget_s=args.budget)
+        merge_json_entry(json_path, args.model + args.tag, results, report)
+    else:
+        write_markdown(json.loads(json_path.read_text()), md_path, args.budget)
+    print(f"wrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ settings the codec runs now (as ``benchmarks.effort``'s report does).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -160,8 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         "setups": {str(e): row_setup(args.model, 0, args.device, e) for e in sorted(set(efforts) | {0})},
     }
     json_path = out / "large_images.json"
-    merged = merge_json_entry(json_path, f"{args.model}-{cols}x{rows}", result)
-    write_markdown(merged, out / "large_images.md")
+    report = functools.partial(write_markdown, path=out / "large_images.md")
+    merge_json_entry(json_path, f"{args.model}-{cols}x{rows}", result, report)
     print(f"wrote {json_path} and {out / 'large_images.md'}")
 
 

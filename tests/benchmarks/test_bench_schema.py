@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,10 @@ from benchmarks.curves import (
     RESULT_KEYS,
     SchemaError,
     curve_from_json,
+    folder_lock,
     load_anchors,
     load_results_dir,
+    merge_json_entry,
     validate_result,
     write_json,
 )
@@ -98,3 +103,50 @@ def test_msssim_db_files_are_read(tmp_path):
     doc = {"name": "x", "description": "", "results": {"bpp": [0.5, 1.0], "ms-ssim-db-rgb": [10.0, 20.0]}}
     c = curve_from_json(doc)
     assert c.msssim == pytest.approx([0.9, 0.99])
+
+
+_MERGER = """
+import sys
+from pathlib import Path
+from benchmarks.curves import merge_json_entry
+path, who = Path(sys.argv[1]), sys.argv[2]
+for i in range(40):
+    merge_json_entry(path, f"{who}-{i}", {"i": i, "pad": "x" * 2000})
+"""
+
+
+def test_side_by_side_merges_into_one_file_keep_every_entry(tmp_path):
+    """Four processes merging into one results file at once (as two benchmarks sharing a results
+    folder do) lose nothing, and no temporary file stays behind."""
+    path = tmp_path / "results" / "effort.json"
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _MERGER, str(path), f"p{n}"], cwd=root) for n in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    merged = json.loads(path.read_text())
+    assert sorted(merged) == sorted(f"p{n}-{i}" for n in range(4) for i in range(40))
+    assert [f.name for f in path.parent.iterdir()] == ["effort.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="folder locks need fcntl")
+def test_merge_reports_the_merged_object_while_it_holds_the_folder_lock(tmp_path):
+    import fcntl
+
+    path = tmp_path / "effort.json"
+    path.write_text(json.dumps({"old": 1}))
+    seen = []
+
+    def report(merged: dict) -> None:
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # another writer would wait here
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        seen.append(dict(merged))
+
+    assert merge_json_entry(path, "new", 2, report) == {"old": 1, "new": 2}
+    assert seen == [{"old": 1, "new": 2}] and json.loads(path.read_text()) == {"old": 1, "new": 2}
+    with folder_lock(tmp_path):  # released afterwards
+        pass
