@@ -12,21 +12,14 @@ set -uo pipefail
 minutes=${1:?minutes}; lr=${2:?lr}; lr_final=${3:?lr_final}; decay_start=${4:?decay_start}
 ema_decay=${5:-0}  # 0: off; e.g. 0.999 evaluates and sends back the moving average
 models=${MODELS:-mse msssim}
-for model in $models; do
-    case $model in mse | msssim) ;; *) echo "MODELS: unknown model '$model' (mse, msssim)" >&2; exit 2 ;; esac
-done
+source "$(dirname "$0")/gpu_env.sh"
+check_models $models
 out=${OUT:-runs/gpu-out}
 mkdir -p "$out"
-if [ -d .whl ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD
-fi
-export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+prepare_machine
 for model in $models; do
     metric=$([ "$model" = msssim ] && echo ms-ssim || echo mse)
-    python3 tools/train.py --name "gpu-$model" --metric "$metric" --data runs/gpu-pack.npz \
+    "$PYTHON" tools/train.py --name "gpu-$model" --metric "$metric" --data runs/gpu-pack.npz \
         --device cuda --init "neuralcodec/weights/$model.pt" --minutes "$minutes" \
         --batch-size 16 --crop 256 --lr "$lr" --lr-final "$lr_final" --decay-start "$decay_start" \
         --warmup 100 --eval-dir runs/kodak-eval --eval-every 1000 --checkpoint-every 1000 \
