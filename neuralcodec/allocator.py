@@ -14,6 +14,10 @@ and decompressed in 52 s instead of 55-69 (one run with, two without; peak memor
 and efforts 1-3 moved within the noise (``benchmarks/results/kodak/effort.md``, sections
 ``*-s24-before-*`` and ``*-s24-thp-*``: −8 to +6 %).
 
+Training gains nothing from it (session 25, ``tools/train_throughput.py --threads 2 --steps 4
+--setups fp32:256:8``, alternating: 3.81 / 4.72 s per step without against 3.93 / 4.77 s with),
+so ``ncodec train`` and ``tools/train.py`` leave the variable alone.
+
 Torch reads the variable once, at its first allocation, so a library cannot switch it for a
 host program that uses torch already: :func:`prefer_huge_pages` is for processes that own
 torch (the ``ncodec`` command, the benchmarks); embedding programs may set it themselves.
