@@ -96,7 +96,7 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     0 / 1 / 2 / 3 took 0.35 / 2.24 / 3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
     ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
     2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
-    Larger images refine tile by tile (``refine.TileGeometry``): at efforts 1 to 3 each 512² core
+    Larger images refine tile by tile (``refine.TileGeometry``): at efforts 1 to 4 each 512² core
     in a 640² window, about 1.5 times the work per pixel (``mse`` effort 2: 20 s per megapixel on
     two threads of a Zen 1 EPYC, benchmarks/results/qoi_photo_wikipedia/large_images.md), so they
     get the single-pass encoder unless an effort is asked for.

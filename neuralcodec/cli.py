@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_effort,
         default=DEFAULT_EFFORT,
         metavar="0..9",
-        help="encoder effort: 0 single pass, 1..3 greedy rounding, 4..9 latent refinement; higher is "
+        help="encoder effort: 0 single pass, 1..4 greedy rounding, 5..9 latent refinement; higher is "
         "slower and smaller at equal quality (default up to about a megapixel: 2 for mse models, "
         "1 for msssim ones; 0 above)",
     )

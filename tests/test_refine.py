@@ -99,16 +99,18 @@ def test_grayscale_files_refine_against_the_gray_image_they_decode_to(tiny_model
     assert any(t[3] == pytest.approx(mse, rel=1e-6) for t in trace), (mse, [t[3] for t in trace])
 
 
-@pytest.mark.parametrize(("model_name", "effort"), [("mse", 1), ("mse", 2), ("msssim", 1), ("msssim", 3)])
+@pytest.mark.parametrize(
+    ("model_name", "effort"), [("mse", 1), ("mse", 2), ("mse", 4), ("msssim", 1), ("msssim", 3)]
+)
 def test_greedy_rounding_alone_lowers_the_objective_of_a_trained_model(make_image, model_name, effort):
-    """Efforts 1 to 3 are greedy rounding without SGA: with a trained model the exact scoring
+    """Efforts 1 to 4 are greedy rounding without SGA: with a trained model the exact scoring
     finds a strictly better objective than effort 0's, and the file decodes to what was meant."""
     from neuralcodec.zoo import available_models
 
     if model_name not in available_models():
         pytest.skip(f"no shipped {model_name} weights in this checkout")
     schedule = refine.SCHEDULES[effort]
-    assert schedule.iterations == 0 and schedule.greedy_rounds == {1: 1, 2: 2, 3: 4}[effort]
+    assert schedule.iterations == 0 and schedule.greedy_rounds == {1: 1, 2: 2, 3: 4, 4: 8}[effort]
     model = load_model(model_name)
     img = make_image(96, 96, seed=7)
     refine.TRACE = []
@@ -226,7 +228,7 @@ def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
 
 
 @pytest.mark.parametrize(
-    ("effort", "keep_where_helped"), [(2, False), (2, True), (4, True)]
+    ("effort", "keep_where_helped"), [(2, False), (2, True), (5, True)]
 )  # greedy rounding alone, and after SGA (other windows)
 def test_large_images_refine_tile_by_tile_and_stay_no_worse(
     tiny_model, make_image, monkeypatch, effort, keep_where_helped
