@@ -160,10 +160,10 @@ def main(argv: list[str] | None = None) -> None:
         # flags an entry measured with other weights or settings than the codec has now.
         "setups": {str(e): row_setup(args.model, 0, args.device, e) for e in sorted(set(efforts) | {0})},
     }
-    json_path = out / "large_images.json"
-    report = functools.partial(write_markdown, path=out / "large_images.md")
+    json_path, md_path = out / "large_images.json", out / "large_images.md"
+    report = functools.partial(write_markdown, path=md_path)
     merge_json_entry(json_path, f"{args.model}-{cols}x{rows}", result, report)
-    print(f"wrote {json_path} and {out / 'large_images.md'}")
+    print(f"wrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 #   [MODELS="mse msssim"] [EFFORTS=0,9] [DATASET=runs/kodak24] bash tools/gpu_effort.sh MINUTES
 #
 # Run by the device tool with carry [".whl", "runs/kodak24", "runs/effort-cuda"] (tools/README.md,
-# "Effort levels on a lent GPU"). The models run side by side on the one GPU, each starting no
+# "Effort levels on all of Kodak"). The models run side by side on the one GPU, each starting no
 # encode after MINUTES. Every encode is appended to ROWS/effort-MODEL.jsonl (ROWS defaults to
 # runs/effort-cuda) as it finishes and a later call skips what those files hold, so copy the
 # returned rows files back there before the next call. Returned in $OUT: the rows files, each
