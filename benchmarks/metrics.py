@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neuralcodec.metrics import MS_SSIM_MIN_SIDE  # the 5-scale MS-SSIM's smallest side
+from neuralcodec.metrics import msssim_db as msssim_db  # re-exported: the benchmarks' dB scale
+
 if TYPE_CHECKING:  # torch is imported on first use so torch-free tools (speed workers) stay light
     import torch
-
-# pytorch_msssim's default 11-tap window over 5 scales needs the smaller side > (11 - 1) * 2**4.
-MS_SSIM_MIN_SIDE = 161
 
 
 def resolve_device(device: str) -> torch.device:
@@ -56,13 +56,6 @@ def ms_ssim_rgb(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> 
     if min(a.shape[-2:]) < MS_SSIM_MIN_SIDE:
         return math.nan
     return float(ms_ssim(a.float(), b.float(), data_range=data_range, size_average=True).item())
-
-
-def msssim_db(value: float) -> float:
-    """−10·log10(1 − MS-SSIM): the dB scale on which MS-SSIM BD-rates are computed."""
-    if math.isnan(value):
-        return math.nan
-    return -10 * math.log10(max(1.0 - value, 1e-12))
 
 
 def compare(

@@ -72,5 +72,9 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def msssim_db(value: float) -> float:
-    """−10·log10(1 − MS-SSIM): a scale on which MS-SSIM grows about linearly with quality."""
+    """−10·log10(1 − MS-SSIM): the dB scale on which MS-SSIM grows about linearly with quality
+    and on which MS-SSIM BD-rates are computed. 1 − MS-SSIM is floored at 1e-12 (120 dB); NaN
+    (no MS-SSIM, e.g. an image too small for it) stays NaN."""
+    if math.isnan(value):
+        return math.nan
     return -10 * math.log10(max(1.0 - value, 1e-12))

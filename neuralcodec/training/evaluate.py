@@ -20,6 +20,7 @@ from PIL import Image
 from pytorch_msssim import ms_ssim
 
 from neuralcodec.bdrate import bd_rate
+from neuralcodec.metrics import msssim_db
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.training.data import list_images
 from neuralcodec.training.loss import bits_per_pixel
@@ -28,10 +29,6 @@ from neuralcodec.training.loss import bits_per_pixel
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = F.mse_loss(a, b).item()
     return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
-def msssim_db(value: float) -> float:
-    return -10 * math.log10(max(1.0 - value, 1e-12))
 
 
 def load_eval_images(folder: Path, count: int) -> list[torch.Tensor]:
