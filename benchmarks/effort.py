@@ -40,8 +40,6 @@ import dataclasses
 import functools
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,21 +55,11 @@ from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
 from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.greedy_rounding import GreedySettings, greedy_settings
+from neuralcodec.machine import cpu_name
 from neuralcodec.zoo import load_model
 
 FULL_SIZE_IMAGE = "kodim01.png"  # 768 x 512
 FULL_SIZE_QUALITY = 50.0
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def device_name(device: str) -> str:
@@ -229,7 +217,7 @@ def measure(
     measured with the same setup on the same CPU model and thread count (their timings then
     compare); without it, everything is measured afresh."""
     setups = {e: row_setup(args.model, args.crop, args.device, e) for e in efforts}
-    here = {"cpu": cpu_model(), "threads": torch.get_num_threads()}
+    here = {"cpu": cpu_name(), "threads": torch.get_num_threads()}
     committed = [
         r
         for r in (stored_rows(args.out / "effort.json") if args.rows is not None else [])
@@ -325,7 +313,7 @@ def run(args: argparse.Namespace) -> dict | None:
         "qualities": qualities,
         "efforts": efforts,
         "schedules": {str(k): dataclasses.asdict(v) for k, v in refine.SCHEDULES.items()},
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "device": device_name(args.device),
         "threads": torch.get_num_threads(),
         "loadavg_before": load_before,

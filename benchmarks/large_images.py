@@ -25,7 +25,6 @@ import torch
 from benchmarks.curves import merge_json_entry
 from benchmarks.datasets import dataset_name, list_images, load_rgb, resolve_dataset
 from benchmarks.effort import (
-    cpu_model,
     encode_one,
     encoding_parser,
     outdated_efforts,
@@ -34,6 +33,7 @@ from benchmarks.effort import (
     weights_sentence,
 )
 from neuralcodec import refine
+from neuralcodec.machine import cpu_name
 
 
 def mosaic(paths: list[Path], cols: int, rows: int) -> tuple[np.ndarray, list[str]]:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         "images": names,
         "height": img.shape[0],
         "width": img.shape[1],
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
         "device": args.device,
         "note": args.note,

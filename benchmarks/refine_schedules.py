@@ -27,8 +27,9 @@ import torch
 from PIL import Image
 
 from benchmarks.datasets import REPO_ROOT, load_rgb
-from benchmarks.effort import centre_crop, cpu_model
+from benchmarks.effort import centre_crop
 from neuralcodec import codec, refine
+from neuralcodec.machine import cpu_name
 from neuralcodec.zoo import load_model
 
 TRAINING_PHOTOS = REPO_ROOT.parent / "shared" / "datasets" / "train"
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         "images": [f.name for f in paths],
         "crop": args.crop,
         "qualities": qualities,
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
         "device": args.device,
         "variants": [],

@@ -41,6 +41,7 @@ from benchmarks.datasets import (
     load_rgb,
     resolve_dataset,
 )
+from neuralcodec.machine import cpu_name
 
 SPEED_CODECS = ("neuralcodec", "compressai", "jpeg", "webp", "avif")
 RESULTS_ROOT = REPO_ROOT / "benchmarks" / "results"
@@ -541,16 +542,6 @@ def speed_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ×{os.cpu_count()}"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ×{os.cpu_count()}"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="kodak", help="'kodak' or a folder of images")
@@ -628,7 +619,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
             "quality": args.quality,
             "repeats": args.repeats,
             "device": args.device,
-            "cpu": _cpu_name(),
+            "cpu": f"{cpu_name()} ×{os.cpu_count()}",
             "torch": torch.__version__,
             "torch_threads": args.threads or torch.get_num_threads(),
             "python": platform.python_version(),

@@ -12,27 +12,15 @@ the CPU (printed first) beside the numbers.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
 
+from neuralcodec.machine import cpu_name
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.step import Optimisers, training_step
 from neuralcodec.training.train import split_parameters
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (falls back to platform.processor())."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_setup(
