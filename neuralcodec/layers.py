@@ -43,7 +43,7 @@ class _NonNegative(nn.Module):
         return torch.sqrt(torch.clamp(x + self.pedestal, min=self.pedestal))
 
     def forward(self, x: Tensor) -> Tensor:
-        bounded = _LowerBound.apply(x, self.bound)
+        bounded = lower_bound(x, self.bound)
         return bounded * bounded - self.pedestal
 
 
@@ -61,6 +61,11 @@ class _LowerBound(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         pass_through = (x >= ctx.bound) | (grad_output < 0)
         return pass_through.to(grad_output.dtype) * grad_output, None
+
+
+def lower_bound(x: Tensor, bound: float) -> Tensor:
+    """max(x, bound); the gradient passes below the bound where it pushes x upwards."""
+    return _LowerBound.apply(x, bound)
 
 
 class GDN(nn.Module):

@@ -1,4 +1,4 @@
-"""Training-only code (needs the ``train`` extra: compressai, pytorch-msssim).
+"""Training-only code (needs the ``train`` extra: pytorch-msssim, tqdm).
 
 Nothing here is imported by the codec at run time.
 """

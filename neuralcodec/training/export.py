@@ -2,8 +2,8 @@
 
 The file holds: the conv transforms and gains (fp16, gains fp32), h_s in exact integer
 form (see neuralcodec.exact), the per-channel offsets of the grid ẑ lives on, integer
-probability tables for z on that grid (from CompressAI's EntropyBottleneck) and for y
-(quantised Gaussians over a fixed scale table), and the EntropyBottleneck's own parameters
+probability tables for z on that grid (from the training's factorized prior) and for y
+(quantised Gaussians over a fixed scale table), and the factorized prior's own parameters
 so training can resume from the exported file.
 """
 
@@ -34,7 +34,7 @@ Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
 def z_offsets(model: TrainableHyperprior) -> torch.Tensor:
     """Per-channel ẑ offsets in units of 2^-Z_OFFSET_BITS (int32, within ±1/2): the fractional
     part of each channel's median, which is where training's evaluation quantises z
-    (CompressAI: ẑ = round(z − median) + median). Coding z on that grid instead of the
+    (ẑ = round(z − median) + median). Coding z on that grid instead of the
     integers costs the hyper-synthesis nothing it did not learn, and saves a lot at low rates."""
     medians = model.entropy_bottleneck.quantiles.detach().double()[:, 0, 1]
     fraction = medians - torch.round(medians)
@@ -55,8 +55,8 @@ def z_tables(model: TrainableHyperprior, offsets: torch.Tensor) -> TableSet:
         values = torch.arange(int(lo[c]), int(hi[c]) + 1, dtype=torch.float64) + shift[c]
         grid = torch.zeros(q.shape[0], 1, len(values))
         grid[c, 0] = values.float()
-        lower = eb._logits_cumulative(grid - 0.5, stop_gradient=True)[c, 0].double()
-        upper = eb._logits_cumulative(grid + 0.5, stop_gradient=True)[c, 0].double()
+        lower = eb.logits_cumulative(grid - 0.5, stop_gradient=True)[c, 0].double()
+        upper = eb.logits_cumulative(grid + 0.5, stop_gradient=True)[c, 0].double()
         cdf_lo, cdf_hi = torch.sigmoid(lower), torch.sigmoid(upper)
         cdf_lo[0], cdf_hi[-1] = 0.0, 1.0  # fold the tails into the end bins
         pmfs.append((cdf_hi - cdf_lo).clamp_min(0).numpy())
@@ -154,13 +154,12 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
 
 def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, meta: dict) -> dict:
     """What a weights file of ``model`` holds (see the module docstring); ``images`` calibrate h_s."""
-    model.entropy_bottleneck.update(force=True)
     offsets = z_offsets(model)
     exact = quantize_hyper_synthesis(
         model.transforms.h_s, calibration_z(model, images, offsets), input_shift=Z_OFFSET_BITS
     )
     transforms = {k: v for k, v in shipped_transforms(model).items() if not k.startswith("h_s.")}
-    eb_state = {k: v for k, v in model.entropy_bottleneck.state_dict().items() if not k.startswith("_")}
+    eb_state = dict(model.entropy_bottleneck.state_dict())
     table = scale_table()
     return {
         "format": WEIGHTS_FORMAT,

@@ -1,12 +1,12 @@
-"""The shared transforms plus CompressAI's entropy models, for training."""
+"""The shared transforms plus the differentiable entropy models, for training."""
 
 from __future__ import annotations
 
 import torch
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from torch import Tensor, nn
 
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
+from neuralcodec.training.entropy_models import FactorizedPrior, GaussianConditional
 
 
 def _round_ste(x: Tensor) -> Tensor:
@@ -24,8 +24,8 @@ class TrainableHyperprior(nn.Module):
     def __init__(self, config: HyperpriorConfig, bf16: bool = True) -> None:
         super().__init__()
         self.transforms = HyperpriorTransforms(config)
-        self.entropy_bottleneck = EntropyBottleneck(config.N)
-        self.gaussian_conditional = GaussianConditional(None)
+        self.entropy_bottleneck = FactorizedPrior(config.N)
+        self.gaussian_conditional = GaussianConditional()
         self.bf16 = bf16
 
     def _autocast(self, x: Tensor):

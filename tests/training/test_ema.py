@@ -9,13 +9,10 @@ from PIL import Image
 from torch import nn
 
 from neuralcodec.training.ema import ParameterEMA
-
-pytest.importorskip("compressai")
-
-from neuralcodec.training.export import load_checkpoint  # noqa: E402
-from neuralcodec.training.portable import load_portable  # noqa: E402
-from neuralcodec.training.train import main as train_main  # noqa: E402
-from neuralcodec.training.train import main_parameter_names  # noqa: E402
+from neuralcodec.training.export import load_checkpoint
+from neuralcodec.training.portable import load_portable
+from neuralcodec.training.train import main as train_main
+from neuralcodec.training.train import main_parameter_names
 
 TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
 

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("compressai")
-
-import neuralcodec  # noqa: E402
-from neuralcodec.models.hyperprior import HyperpriorConfig  # noqa: E402
-from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve  # noqa: E402
-from neuralcodec.training.export import export  # noqa: E402
-from neuralcodec.training.model import TrainableHyperprior  # noqa: E402
+import neuralcodec
+from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve
+from neuralcodec.training.export import export
+from neuralcodec.training.model import TrainableHyperprior
 
 
 @pytest.fixture

@@ -5,20 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from make_fixtures import TINY_CONFIG, calibration_pixels, tiny_training_model
 from PIL import Image
 
-pytest.importorskip("compressai")
-
-from make_fixtures import TINY_CONFIG, calibration_pixels, tiny_training_model  # noqa: E402
-
-import neuralcodec  # noqa: E402
-from neuralcodec import codec  # noqa: E402
-from neuralcodec.entropy_models import table_bits  # noqa: E402
-from neuralcodec.models.hyperprior import HyperpriorConfig  # noqa: E402
-from neuralcodec.training.export import export, load_exported  # noqa: E402
-from neuralcodec.training.export import main as export_main  # noqa: E402
-from neuralcodec.training.model import TrainableHyperprior  # noqa: E402
-from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, load_model  # noqa: E402
+import neuralcodec
+from neuralcodec import codec
+from neuralcodec.entropy_models import table_bits
+from neuralcodec.models.hyperprior import HyperpriorConfig
+from neuralcodec.training.export import export, load_exported
+from neuralcodec.training.export import main as export_main
+from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, load_model
 
 
 @pytest.fixture

@@ -2,17 +2,14 @@
 
 import json
 
-import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("compressai")
-
-import neuralcodec  # noqa: E402
-from neuralcodec.training.data import InMemoryCrops, read_pack, write_pack  # noqa: E402
-from neuralcodec.training.export import main as export_main  # noqa: E402
-from neuralcodec.training.portable import MAX_FILE_BYTES, load_portable, split_state  # noqa: E402
-from neuralcodec.training.train import main as train_main  # noqa: E402
+import neuralcodec
+from neuralcodec.training.data import InMemoryCrops, read_pack, write_pack
+from neuralcodec.training.export import main as export_main
+from neuralcodec.training.portable import MAX_FILE_BYTES, load_portable, split_state
+from neuralcodec.training.train import main as train_main
 
 TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
 

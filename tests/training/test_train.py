@@ -11,11 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("compressai")
-
-import neuralcodec  # noqa: E402
-from neuralcodec.training.export import main as export_main  # noqa: E402
-from neuralcodec.training.train import DEFAULT_LAMBDAS, build_model, learning_rate, parse_args  # noqa: E402
+import neuralcodec
+from neuralcodec.training.export import main as export_main
+from neuralcodec.training.train import DEFAULT_LAMBDAS, build_model, learning_rate, parse_args
 from neuralcodec.training.train import main as train_main
 
 TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
