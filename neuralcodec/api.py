@@ -17,6 +17,7 @@ from PIL import Image
 
 from neuralcodec import codec, refine
 from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
+from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
 from neuralcodec.errors import (
     InvalidInputError,
     InvalidModelError,
@@ -38,8 +39,6 @@ from neuralcodec.zoo import (
 )
 
 DEFAULT_QUALITY = 75.0
-DEFAULT_EFFORT: int | None = None  # the effort of each image: default_effort(width, height, metric)
-MAX_EFFORT = 9
 # Decoding refuses images above this many pixels unless asked (``max_pixels=``,
 # ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
 # decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
@@ -70,36 +69,18 @@ def _check_quality(quality: float) -> float:
     return q
 
 
-# The effort an image gets when none is asked for, per distortion metric of the model: by issue
-# 10's rule, the best BD-rate whose encode stays within about 3 s per Kodak image on a 2-core CPU.
-DEFAULT_EFFORTS = {"mse": 2, "ms-ssim": 1}
-
-
 def default_effort(width: int, height: int, metric: str = "mse") -> int:
-    """The effort of an image when none is asked for: ``DEFAULT_EFFORTS[metric]`` (2 for ``mse``
-    models, 1 for ``ms-ssim`` ones; 0 for a metric not listed) when the image refines in one
-    window (at most ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to the latent grid),
-    else 0.
+    """The effort of an image when none is asked for.
 
-    Measured with 2 threads on an AVX2 AMD EPYC, nothing else running, whole Kodak images
-    (kodim01-04, qualities 60 and 75; benchmarks/results/kodak/effort.md, sessions 16 to 19):
-    ``mse`` efforts 0 / 1 / 2 / 3 took 0.36 / 1.70 / 2.37 / 5.03 s (0.42 / 1.96 / 2.77 / 5.90 s
-    on a slower host of the same kind); since its second round keeps its flips only where they
-    helped (session 19), efforts 0 / 1 / 2 take 0.40 / 1.67 / 2.69 s, and with session 17's
-    weights effort 2 made the 24 Kodak files 5.5 % smaller at equal PSNR; with session 20's
-    retrained weights 0.41 / 1.72 / 2.82 s and 4.5 % (efforts 3 / 4: 5.7 / 5.9 %, over the 3 s),
-    on top of 6.9 % from the retraining itself. Since both of its rounds keep their flips only
-    where they helped (session 21) effort 2 saves 5.15 % for 1.12 times that time (about 3.2 s
-    there; 5.73 s on the slower host of session 21, where effort 0 took 0.76 s), and since its
-    lone round keeps them so too (session 22) effort 1 saves 4.15 % for 1.20 times its time
-    (about 2.1 s there, still short of effort 2's 5.15 %); ``msssim`` efforts
-    0 / 1 / 2 / 3 took 0.35 / 2.24 / 3.40 / 5.82 s (0.40 / 2.46 / 3.71 / 6.24 s; its rounds score twice, see
-    ``greedy_rounding.GreedySettings.keep_where_helped``), and effort 1 made the 24 files
-    2.8 % smaller at equal MS-SSIM (effort 2: 3.7 %, but over the 3 s).
-    Larger images refine tile by tile (``refine.TileGeometry``): at efforts 1 to 4 each 512² core
-    in a 640² window, about 1.5 times the work per pixel (``mse`` effort 2: 20 s per megapixel on
-    two threads of a Zen 1 EPYC, benchmarks/results/qoi_photo_wikipedia/large_images.md), so they
-    get the single-pass encoder unless an effort is asked for.
+    ``DEFAULT_EFFORTS[metric]`` (neuralcodec.effort_levels: 2 for ``mse`` models, 1 for
+    ``ms-ssim`` ones, 0 for a metric not listed) when the image refines in one window (at most
+    ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to the latent grid), else 0. The levels
+    were chosen as the best BD-rate whose encode stays within about 3 s per Kodak image
+    (768 x 512) on two threads of a 2-core CPU; larger images, which would refine tile by tile
+    (``refine.TileGeometry``) for many seconds per megapixel, get the single-pass encoder unless
+    an effort is asked for. Depends only on the size and the metric, so the same image and
+    model always get the same effort. Measured payoff on Kodak: 5.2 % (``mse``) and 2.8 %
+    (``ms-ssim``) smaller files than effort 0 at equal quality (benchmarks/results/kodak/effort.md).
     """
     if not refine.refines_in_one_window(height, width):
         return 0

@@ -5,15 +5,17 @@ the model's reach); 2 bad or corrupt input (unreadable image, damaged or foreign
 wrong model); 3 any other failure (e.g. the disk is full). Errors are one line on stderr,
 never a traceback.
 
-Start-up: this module imports only the standard library at the top. ``--help``, ``--version``,
-``info`` and argument errors never import torch (tests/test_cli.py checks it); compress and
-decompress import it when they start working.
+Start-up: this module imports only the standard library and the torch-free
+neuralcodec.effort_levels at the top. ``--help``, ``--version``, ``info`` and argument errors
+never import torch (tests/test_cli.py checks it); compress and decompress import it when they
+start working.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import sys
 import time
@@ -21,10 +23,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
+
 EXIT_OK, EXIT_USAGE, EXIT_BAD_INPUT, EXIT_FAILURE = 0, 1, 2, 3
 STDIO = "-"  # as an input: standard input; as an output: standard output
-MAX_EFFORT = 9  # neuralcodec.api.MAX_EFFORT, repeated so that argument errors need no torch
-DEFAULT_EFFORT = None  # neuralcodec.api.DEFAULT_EFFORT (each image's default), likewise repeated
 MAX_THREADS = 1024  # --threads: more is a typo, and torch's own parser overflows past 2^63
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps|xpu(:\d+)?")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]i?[bB]?|[bB])?\s*")
@@ -698,10 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--effort",
         type=_effort,
         default=DEFAULT_EFFORT,
-        metavar="0..9",
+        metavar=f"0..{MAX_EFFORT}",
         help="encoder effort: 0 single pass, 1..4 greedy rounding, 5..9 latent refinement; higher is "
-        "slower and smaller at equal quality (default up to about a megapixel: 2 for mse models, "
-        "1 for msssim ones; 0 above)",
+        "slower and smaller at equal quality (default up to about a megapixel: "
+        f"{DEFAULT_EFFORTS['mse']} for mse models, {DEFAULT_EFFORTS['ms-ssim']} for msssim ones; 0 above)",
     )
     c.add_argument(
         "--max-pixels",
@@ -770,6 +772,16 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     resolve_device(device)
                 except DeviceUnavailableError as exc:
+                    raise UsageError(str(exc)) from None
+            if os.environ.get("NEURALCODEC_TRANSFORMS"):  # checked before any file is touched
+                import torch
+
+                from neuralcodec.codec import transforms_precision
+                from neuralcodec.errors import ConfigurationError
+
+                try:
+                    transforms_precision(torch.device("cpu"))
+                except ConfigurationError as exc:
                     raise UsageError(str(exc)) from None
             return args.func(args)
     except UsageError as exc:
