@@ -6,15 +6,15 @@ activation of a 768 × 512 image is 50 MB): each is page-faulted in as it is fir
 of 2 MiB and more with transparent huge pages, so that costs a fault per 2 MiB instead. The
 values computed are the same bit for bit; only how the memory is mapped changes.
 
-Measured on 2 threads of a Zen 3 EPYC (session 24, nothing else running, so the host's own
+Measured on 2 threads of a Zen 3 EPYC (nothing else running, so the host's own
 noise of about ±10 % remains): effort-0 encodes and decodes of kodim01-04 took about 10 %
 less time (six runs of each setting, alternating: encode 0.66 → 0.58 s, decode 0.58 → 0.52
 s, every pair faster with huge pages), a 6000 × 4000 image compressed in 42 s instead of 50-55
 and decompressed in 52 s instead of 55-69 (one run with, two without; peak memory 2 % higher),
 and efforts 1-3 moved within the noise (``benchmarks/results/kodak/effort.md``, sections
-``*-s24-before-*`` and ``*-s24-thp-*``: −8 to +6 %).
+``*-nothp-timing-*`` and ``*-thp-timing-*``: −8 to +6 %).
 
-Training gains nothing from it (session 25, ``tools/train_throughput.py --threads 2 --steps 4
+Training gains nothing from it (``tools/train_throughput.py --threads 2 --steps 4
 --setups fp32:256:8``, alternating: 3.81 / 4.72 s per step without against 3.93 / 4.77 s with),
 so ``ncodec train`` and ``tools/train.py`` leave the variable alone.
 
@@ -22,7 +22,7 @@ Torch reads the variable once, at its first allocation, so a library cannot swit
 host program that uses torch already: :func:`prefer_huge_pages` is for processes that own
 torch (the ``ncodec`` command, the benchmarks); embedding programs may set it themselves.
 
-Tried and dropped (session 24): keeping freed buffers on glibc's heap during refinement
+Tried and dropped: keeping freed buffers on glibc's heap during refinement
 (``mallopt(M_MMAP_MAX, 0)`` and a high trim threshold, restored and trimmed afterwards).
 Alone it made ``mse`` effort 2 encodes 24 % faster, but on top of huge pages it was mixed
 (the same process alternating with and without, kodim01-04 at qualities 60 / 75: ``mse``

@@ -17,7 +17,7 @@ each position's exact change of bits, the round kept only where it helped
 A flip's picture reaches a few pixels into the next cells, so the split is only approximate
 near a cell's edges; refinement scores what it keeps exactly. Splitting MS-SSIM's change per
 pixel instead (½(∇D(before) + ∇D(after)) · Δx, each pixel to its own cell, so the coarse scales
-are not pinned to one cell) kept about the same flips (session 22, ``msssim`` effort 1, 8 Kodak
+are not pinned to one cell) kept about the same flips (``msssim`` effort 1, 8 Kodak
 encodes: J −1.651 % against −1.626 %), so the maps' split stays.
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One chunk (< 10 min) of GPU training of the shipped models, on a lent GPU machine.
+# One chunk (< 10 min) of GPU training of the shipped models, on a remote GPU machine.
 #
 #   [MODELS="mse"] bash tools/gpu_chunk.sh MINUTES LR LR_FINAL DECAY_START [EMA_DECAY]
 #

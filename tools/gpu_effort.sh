@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Effort levels of the shipped models on whole images, on a lent GPU (issue 10's numbers: a
-# 2-core CPU takes about 12 minutes per effort-9 encode of a Kodak image).
+# Effort levels of the shipped models on whole images, on a remote GPU (a 2-core CPU takes
+# about 12 minutes per effort-9 encode of a Kodak image).
 #
 #   [MODELS="mse msssim"] [EFFORTS=0,9] [DATASET=runs/kodak24] bash tools/gpu_effort.sh MINUTES
 #

@@ -1,4 +1,4 @@
-# Sourced by the tools/gpu_*.sh scripts, which run on a lent GPU machine (it reaches no registry).
+# Sourced by the tools/gpu_*.sh scripts, which run on a remote GPU machine (it reaches no registry).
 PYTHON=${PYTHON:-python3}  # the interpreter they run
 
 # check_models MODEL...: exit 2, before anything starts, unless each is a shipped model.

@@ -1,6 +1,6 @@
 """Pack a compact training subset (random crops as JPEG) for a remote GPU machine.
 
-A lent GPU machine gets only the checkout (64 MiB in all, ``../shared`` does not travel), so
+A remote GPU machine gets only the checkout (64 MiB in all, ``../shared`` does not travel), so
 this writes a few tens of MB of training crops into ``runs/`` (ignored by git, never
 committed) to be carried along:
 

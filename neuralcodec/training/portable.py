@@ -1,6 +1,6 @@
 """Portable training state: fp32 parameters split into files under 16 MiB, no optimizer state.
 
-This is what a lent GPU machine sends back (it returns at most 8 files of 16 MiB each), and
+This is what a remote GPU machine sends back (at most 8 files of 16 MiB each), and
 what CPU training (``tools/train.py --init DIR``) and export (``tools/export.py DIR``) resume
 from. ``portable.json`` holds the step count, the training history and the run's config.
 """
