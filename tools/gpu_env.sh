@@ -8,7 +8,7 @@ check_models() {
     done
 }
 
-# prepare_machine: install the carried wheels (.whl/: constriction, compressai, pytorch-msssim;
+# prepare_machine: install the carried wheels (.whl/: constriction, pytorch-msssim;
 # tools/README.md) into /tmp/site, put them and the checkout on PYTHONPATH, print the GPU.
 prepare_machine() {
     if [ -d .whl ]; then
