@@ -291,8 +291,8 @@ def main(argv: list[str] | None = None) -> None:
         "(EntropyBottleneck quantiles) with its own Adam at 1e-3; mixed quantisation (noise for the "
         "rate, straight-through rounding for the decoder); λ level sampled uniformly per sample. "
         "GPU segments (`cuda`) trained on a pack of JPEG crops (288², q88) of the training photos "
-        "(`tools/README.md`): 740 crops for the first two `cuda` segments (session 12), 960 for the "
-        "next three (session 17), and for `mse` a fresh pack of 960 for the three after (session 20). "
+        "(`tools/README.md`): 740 crops for the first two `cuda` segments, 960 for the next three, "
+        "and for `mse` a fresh pack of 960 for the three after. "
         "Segments marked *encoder only* trained g_a, h_a and the encoder "
         "gains against the frozen decoder side (`--train-only encoder`).",
         "",
