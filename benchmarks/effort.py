@@ -9,7 +9,7 @@ Full run (all 24 Kodak images, full size, every effort level):
 
     python -m benchmarks.effort --model msssim --limit 0 --crop 0 --efforts 0,1,2,3,4,5,6,7,8,9
 
-A run longer than a session (the full run takes days on a 2-core CPU): ``--rows FILE`` appends
+A run too long for one go (the full run takes days on a 2-core CPU): ``--rows FILE`` appends
 every encode to FILE as it finishes and a later run with the same command skips what FILE
 already holds for the same weights, crop, device and schedules; ``--max-minutes M`` starts no
 encode after M minutes. The summary covers the images measured at every quality and effort.
@@ -54,7 +54,7 @@ from benchmarks.report import bd_msssim_rate, bd_psnr_rate
 from neuralcodec import api, codec, refine, zoo
 from neuralcodec.bdrate import bd_rate
 from neuralcodec.errors import ModelNotFoundError
-from neuralcodec.greedy_rounding import GreedySettings, greedy_settings
+from neuralcodec.greedy_rounding import greedy_settings
 from neuralcodec.machine import cpu_name
 from neuralcodec.zoo import load_model
 
@@ -134,20 +134,6 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return rate, value
 
 
-# Settings added to GreedySettings after rows were measured, with the value those rows ran at:
-# recorded in a setup only where they differ from it, so that the earlier rows stay valid.
-SETTINGS_RECORDED_WHEN_SET = {"keep_where_helped_last": False}
-
-
-def greedy_setup(settings: GreedySettings) -> dict:
-    """The rounds' settings as a row's setup records them (``SETTINGS_RECORDED_WHEN_SET``)."""
-    return {
-        name: value
-        for name, value in dataclasses.asdict(settings).items()
-        if name not in SETTINGS_RECORDED_WHEN_SET or value != SETTINGS_RECORDED_WHEN_SET[name]
-    }
-
-
 def refinement_setup(model: str, effort: int) -> dict:
     """What refinement runs at ``effort`` for ``model``: its schedule, its rounds' settings and,
     above effort 0, the algorithm's version (effort 0 rows keep their setup: nothing of
@@ -156,7 +142,7 @@ def refinement_setup(model: str, effort: int) -> dict:
     greedy = None
     if schedule is not None and schedule.greedy_rounds:
         metric = zoo.load_model(model).config.metric
-        greedy = greedy_setup(greedy_settings(metric, schedule.greedy_rounds))
+        greedy = dataclasses.asdict(greedy_settings(metric, schedule.greedy_rounds))
     setup = {
         "schedule": dataclasses.asdict(schedule) if schedule else None,
         "greedy": greedy,  # the rounds' settings (neuralcodec.greedy_rounding)
@@ -575,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
         help="JSON-lines file of measured encodes: each is appended as it finishes, and a later run "
         "with the same weights, crop, device and schedules skips those already there, and those "
         "effort.json keeps from the same CPU model and thread count (a full run spread over "
-        "several sessions)",
+        "several invocations)",
     )
     parser.add_argument(
         "--max-minutes",

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"no training photos at {args.images} (--images)")
     try:
         variants = [refine.Schedule(**json.loads(v)) for v in args.variant]
-    except (json.JSONDecodeError, TypeError) as e:
+    except (json.JSONDecodeError, TypeError, ValueError) as e:
         p.error(f"--variant: {e}")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -87,23 +87,14 @@ class TileGeometry:
 # 5x5 stride-2 transposed convolutions reach ±30 pixels): so every pixel a tile step can change
 # lies within 9 y positions of its core. Scoring core ± 10 and running g_s on core ± 12 (2 more,
 # for exact pixels) makes the window objective differ from the image's objective by a constant
-# (for MSE). Until session 22: core ± 12 scored, g_s on core ± 16 (1024² windows); on a 2304x1024
-# mosaic of held-out photos ``mse`` effort 4 (quality 40, two threads) took 387 s there and 313 s
-# here, J 1.12392 and 1.12351 (other bytes: the Gumbel noise is drawn per window).
+# (for MSE).
 SGA_TILES = TileGeometry(core_z=8, halo_z=3, scored_halo_y=10)  # 512² cores, 896² windows
 # Greedy rounding alone (efforts 1-4) leaves ẑ, and so every mean and scale, as it is: a core's
 # ŷ changes only pixels within 2 y positions of it, which g_s computes exactly from ŷ within 2 y
 # positions of those. So core ± 2 y positions are scored and g_s runs on core ± 1 z (4 y): 512²
 # cores in 640² windows, about 1.5 times the work per pixel of one window (a 6000x4000 image),
-# where SGA's windows take 2.8 times (3.7 before session 22, when every schedule used them). On
-# a 2304x1024 mosaic of held-out photos (session 22) ``mse`` made the same file sizes as in the
-# old 1024² windows in 0.55-0.62 of the time; ``msssim``, scored on less of the picture, lowered
-# J by 2.55 / 3.02 % instead of 2.58 / 3.07 % (qualities 40 / 75) in 0.56 of the time. The cores
-# keep their size since each window's curvature comes from its core's centre: 896² cores (1.3
-# times the work) made ``mse`` J fall 0.7 % instead of 1.3 %. One curvature per image instead of
-# one per window (session 23, the same mosaic, ``mse`` effort 1, one thread): 15 % less time, but J
-# −2.37 / −2.22 % (the first window's block) or −2.05 / −2.23 % (the centre window's, from the
-# unrefined latents) instead of −2.50 / −2.23 % at qualities 40 / 75: each window keeps its own.
+# where SGA's windows take 2.8 times. Each window estimates its own curvature, at its core's
+# centre (docs/experiments.md has the sizes and alternatives measured).
 GREEDY_TILES = TileGeometry(core_z=8, halo_z=1, scored_halo_y=2)
 
 
@@ -117,59 +108,46 @@ CURVATURE_STEP = 0.05  # finite-difference step of the curvature estimate (in ŷ
 TRACE: list[tuple[int, float, float, float]] | None = None
 
 
+SGA_DEFAULTS = {"lr": 0.015, "tau_start": 0.5, "tau_end": 0.1}
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Iterations, Adam's (constant) learning rate and the SGA temperature's start and end of one effort."""
+    """What one effort runs: ``iterations`` of SGA, then ``greedy_rounds`` rounds of greedy
+    rounding (neuralcodec.greedy_rounding).
+
+    ``lr`` (Adam's constant learning rate) and ``tau_start`` / ``tau_end`` (the SGA temperature,
+    annealed geometrically from one to the other) drive the SGA iterations: where there are
+    some, those not given take ``SGA_DEFAULTS``; where there are none they are None, and giving
+    one is a ValueError.
+    """
 
     iterations: int
-    lr: float
-    tau_start: float = 0.5
-    tau_end: float = 0.1
-    greedy_rounds: int = 0  # rounds of greedy rounding after SGA (neuralcodec.greedy_rounding)
+    lr: float | None = None
+    tau_start: float | None = None
+    tau_end: float | None = None
+    greedy_rounds: int = 0
+
+    def __post_init__(self) -> None:
+        for name, default in SGA_DEFAULTS.items():
+            if not self.iterations and getattr(self, name) is not None:
+                raise ValueError(f"{name} applies to SGA iterations, and this schedule runs none")
+            if self.iterations and getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
 
-# Measured (benchmarks/results/kodak/effort.md and the model cards' notes): a constant learning
-# rate of 0.015 with the temperature annealed from 0.5 to 0.1 does best at every length tried.
-# At 400 iterations it lowered the objective J by 6.95 % (mse, 2 Kodak 128x128 crops x 4
-# qualities) and 6.81 % (msssim, kodim01 192x192 x 4) against 6.46 % and 6.15 % for a cosine
-# decay from 0.006 to 0.2x; higher start temperatures helped mse a little and hurt msssim.
-# Re-measured on training photos (benchmarks/refine_schedules.py, mse, 3 crops of 128x128):
-# 400 iterations -6.41 %; start temperature 1.0 -6.55 %; lr 0.03 -6.43 %; end temperature
-# 0.05 -6.28 %; 1000 iterations -7.00 %, 2.5x the time for 0.6 points. So effort 9 stays at 400.
-# Short schedules, same crops: 8 iterations at lr 0.007 / 0.015 / 0.05 / 0.1: -0.89 / -1.13 /
-# -0.53 / -0.03 %; 16: -1.63 / -2.18 / -0.92 / -0.29 %; 64 at 0.015 / 0.04: -4.74 / -4.27 %; a
-# temperature of 0.3 -> 0.1 or 1.0 -> 0.2 at 8 iterations: -1.19 / -1.01 %. So 0.015 at every length.
-# SGA+'s rounding probabilities (Perugachi-Diaz et al. 2024), same crops, 64 iterations: two-class
-# sigmoid-scaled logit a = 0.5 / 1 / 2: -4.52 / -4.72 / -4.25 %; three-class (factor 0.98, power
-# 1.5): -4.42 %; SGA's atanh: -4.74 %. So SGA's rounding stays.
-# Greedy rounding alone (neuralcodec.greedy_rounding): before session 13, efforts 1 and 2;
-# a round costs about two SGA iterations. On training crops (benchmarks/refine_schedules.py,
-# mse, 6 crops of 160², qualities 20/50/80) one and two rounds lowered J by 3.08 / 3.43 %, where
-# 16 SGA iterations gave 3.24 % in five times the time. From effort 3 on, SGA and then two
-# rounds (8 iterations + 2 rounds: -4.24 %; 16 + 1 round: -4.83 %). With cautious repeated
-# rounds (session 13: mse 3 flips per position each; msssim measured here at curvature scale 0.6,
-# since replaced by 1.0, see neuralcodec.greedy_rounding) two rounds give
-# -3.87 % (mse) / -3.75 % (msssim) and 8 iterations + 2 rounds -4.77 % / -4.86 %; rounds alone
-# level off (mse: 3 / 4 / 6 rounds -4.24 / -4.42 / -4.50 %; msssim: 3 / 4 rounds -4.34 / -4.84 %),
-# and SGA followed by four rounds beats it followed by two (8 iterations + 4 rounds: -5.21 % mse,
-# -5.50 % msssim; 16 + 4: -5.88 / -6.23 %; 16 + 2: -5.61 % mse). So: efforts 1-3 are one, two and
-# four rounds; efforts 4-9 ran 8 ... 400 SGA iterations, then four rounds (until session 25).
-# Refining ẑ alone for rate before the rounds (h_s only, y held at the analysis output; session
-# 22, kodim01/02, mse): J −0.26 to −0.40 % for as much time as a greedy round, which gives −1.6 %.
-# Session 25, with rounds that keep their flips only where they helped, on 8 whole training
-# photos (384-512 × 461-600, seed 25, qualities 20/50/80, one thread beside other work; mean
-# change of J): eight rounds beat effort 4's 8 SGA iterations + 4 rounds for both models in
-# less time (mse −4.49 % at 13.8 s against −4.41 % at 18.7 s; msssim −5.13 % at 16.7 s against
-# −5.01 % at 22.1 s; four rounds: −4.24 % / 8.0 s and −4.62 % / 9.6 s). So effort 4 is eight
-# rounds. After SGA more rounds pay too (mse 8 iterations + 8 rounds −4.61 % at 24.6 s), but
-# efforts 5-9 keep four until they are re-measured on whole images.
+# Efforts 1-4: one, two, four and eight rounds of greedy rounding; efforts 5-9: 16 to 400 SGA
+# iterations (``SGA_DEFAULTS``: a constant learning rate with the temperature annealed from 0.5 to
+# 0.1, the best at every length tried), then four rounds. A round costs about two SGA iterations.
+# Fitted with benchmarks/refine_schedules.py and checked on Kodak (benchmarks/results/kodak/
+# effort.md); docs/experiments.md has what else was tried.
 SCHEDULES: dict[int, Schedule] = {
-    1: Schedule(0, 0.015, greedy_rounds=1),
-    2: Schedule(0, 0.015, greedy_rounds=2),
-    3: Schedule(0, 0.015, greedy_rounds=4),
-    4: Schedule(0, 0.015, greedy_rounds=8),
+    1: Schedule(0, greedy_rounds=1),
+    2: Schedule(0, greedy_rounds=2),
+    3: Schedule(0, greedy_rounds=4),
+    4: Schedule(0, greedy_rounds=8),
 } | {
-    effort: Schedule(iterations, 0.015, greedy_rounds=4)
+    effort: Schedule(iterations, greedy_rounds=4)
     for effort, iterations in enumerate((16, 32, 64, 128, 400), start=5)
 }
 
@@ -484,9 +462,9 @@ class _ImageRefiner:
         def round_greedily(start: _Candidate, h: Tensor, step: int, last: bool) -> _Candidate:
             """One round of greedy rounding from ``start`` (scored with its gradient); the
             result is scored, with its gradient unless it is the ``last`` round. With
-            ``keep_where_helped`` (or ``keep_where_helped_last`` in the ``last`` round) the round
-            is scored, cut back to the positions where it helped and scored again, and the
-            better of the two is the result (``start`` when neither beats it)."""
+            ``keep_where_helped`` the round is scored, cut back to the positions where it helped
+            and scored again, and the better of the two is the result (``start`` when neither
+            beats it)."""
             assert start.grad is not None
             settings = greedy_settings(self.metric, sched.greedy_rounds)
             moves = greedy_steps(
@@ -500,7 +478,7 @@ class _ImageRefiner:
             )
             if not moves.any():
                 return start
-            if not settings.keeps_where_helped(last):
+            if not settings.keep_where_helped:
                 return score_at(start.z_core, with_moves(start, moves), step, with_grad=not last)
             candidate = score_at(start.z_core, with_moves(start, moves), step, with_grad=False)
             kept = moves * helped(start, candidate, moves)
@@ -555,25 +533,26 @@ class _ImageRefiner:
         # start by more than that overhead can vary (64 bits per band stream and z) to replace it.
         bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
         to_beat = best.objective - 64 * (bands + 1) / num_pixels
-        opt = Adam([z_var, y_var], lr=sched.lr)
-        for i in range(n):
-            frac = i / max(1, n - 1)
-            tau = sched.tau_start * (sched.tau_end / sched.tau_start) ** frac
-            z_soft = _sga_round(self.z_rate.clamp(z_var), tau, _logistic(gen, z_var.shape, dev))
+        if n:  # SGA: only here are the schedule's lr and temperatures set
+            opt = Adam([z_var, y_var], lr=sched.lr)
+            for i in range(n):
+                frac = i / max(1, n - 1)
+                tau = sched.tau_start * (sched.tau_end / sched.tau_start) ** frac
+                z_soft = _sga_round(self.z_rate.clamp(z_var), tau, _logistic(gen, z_var.shape, dev))
 
-            def soft_y(y_win: Tensor, means: Tensor, tau: float = tau) -> Tensor:
-                return means + _sga_round(y_win - means, tau, _logistic(gen, y_win.shape, dev))
+                def soft_y(y_win: Tensor, means: Tensor, tau: float = tau) -> Tensor:
+                    return means + _sga_round(y_win - means, tau, _logistic(gen, y_win.shape, dev))
 
-            distortion, bits = synthesis_loss(z_soft, soft_y)
-            loss = distortion + bits / num_pixels
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tick()
-            if i + 1 in checkpoints:
-                candidate = score(i + 1, with_grad=rounds > 0 and i + 1 == n)
-                if candidate.objective < min(best.objective, to_beat):
-                    best = candidate
+                distortion, bits = synthesis_loss(z_soft, soft_y)
+                loss = distortion + bits / num_pixels
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tick()
+                if i + 1 in checkpoints:
+                    candidate = score(i + 1, with_grad=rounds > 0 and i + 1 == n)
+                    if candidate.objective < min(best.objective, to_beat):
+                        best = candidate
         if rounds:
             # The gradient at the best candidate (already there unless SGA's last one lost).
             current = best if best.grad is not None else score_at(best.z_core, best.y_core, n, with_grad=True)

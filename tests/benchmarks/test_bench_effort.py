@@ -107,17 +107,16 @@ def test_rows_of_other_greedy_rounding_settings_are_measured_again(
     assert {c[2] for c in calls} == {1} and len(calls) == 2 * 2  # effort 0 has no rounds: reused
 
 
-def test_a_setting_added_later_is_recorded_only_where_it_differs_from_what_earlier_rows_ran():
-    from neuralcodec.greedy_rounding import GreedySettings
+def test_a_setup_records_sga_settings_only_for_efforts_that_run_sga():
+    from neuralcodec.greedy_rounding import greedy_settings
 
-    plain = GreedySettings(curvature_scale=1.25, flips_per_position=4)
-    assert effort.greedy_setup(plain) == {
-        "curvature_scale": 1.25,
-        "flips_per_position": 4,
-        "keep_where_helped": False,
-    }  # as rows measured before keep_where_helped_last existed recorded it
-    last = dataclasses.replace(plain, keep_where_helped_last=True)
-    assert effort.greedy_setup(last) == {**effort.greedy_setup(plain), "keep_where_helped_last": True}
+    greedy_only = effort.refinement_setup("mse", 2)
+    assert greedy_only["schedule"] == {
+        "iterations": 0, "lr": None, "tau_start": None, "tau_end": None, "greedy_rounds": 2,
+    }  # fmt: skip
+    assert greedy_only["greedy"] == dataclasses.asdict(greedy_settings("mse", 2))
+    with_sga = effort.refinement_setup("mse", 5)["schedule"]
+    assert with_sga["iterations"] > 0 and None not in with_sga.values()
 
 
 def test_rows_of_an_earlier_refinement_algorithm_are_measured_again(

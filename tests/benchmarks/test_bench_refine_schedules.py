@@ -43,7 +43,10 @@ def test_each_variant_gets_a_j_change_never_above_zero(photos: Path, tmp_path: P
     assert json.loads(out.read_text()) == results
 
 
-def test_a_bad_variant_is_a_usage_error(photos: Path):
+@pytest.mark.parametrize(
+    "variant", ['{"iters": 3}', '{"iterations": 0, "lr": 0.015, "greedy_rounds": 2}']
+)  # an unknown field; SGA's learning rate for a schedule without SGA
+def test_a_bad_variant_is_a_usage_error(photos: Path, variant: str):
     with pytest.raises(SystemExit) as e:
-        refine_schedules.main(["--images", str(photos), "--variant", '{"iters": 3}'])
+        refine_schedules.main(["--images", str(photos), "--variant", variant])
     assert e.value.code == 2
