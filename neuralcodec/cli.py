@@ -577,8 +577,8 @@ class _CheckedFile(io.BufferedRandom):
     """A file that Pillow has to write through ``write()``, which reports every failed write.
 
     Given a file descriptor, Pillow's C encoders write to it themselves and ignore short
-    writes: on a full disk (or past RLIMIT_FSIZE) a BMP or TIFF output was cut short and
-    ``ncodec`` still exited 0.
+    writes, so on a full disk (or past RLIMIT_FSIZE) a BMP or TIFF output would be cut short
+    without an error; without one, every short write raises and ``ncodec`` exits non-zero.
     """
 
     def fileno(self) -> int:

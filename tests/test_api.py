@@ -41,7 +41,7 @@ def test_quality_is_recorded_and_rate_grows_with_it(tiny_model, make_image):
     img = make_image(128, 128, seed=4)
     # The single-pass encoder: refinement (the default effort) minimises each quality's own
     # objective, which for the untrained tiny model may spend a few more bytes at quality 0
-    # than at 50 (882 vs 878 in session 14).
+    # than at 50 (e.g. 882 vs 878 bytes).
     sizes = [len(neuralcodec.compress(img, q, tiny_model, effort=0)) for q in (0, 50, 100)]
     assert unpack(neuralcodec.compress(img, 33.5, tiny_model)).header.quality == pytest.approx(33.5)
     assert sizes[0] <= sizes[1] <= sizes[2]

@@ -1,7 +1,7 @@
 """Decoding is bounded by what the file can justify: crafted files fail fast with exit 2.
 
 The files are written by hand from docs/FORMAT.md (valid CRCs, so only the deeper checks can
-object), reproducing the attacks of issue 11.
+object), each one way a small file could otherwise make the decoder spend time or memory.
 """
 
 import struct

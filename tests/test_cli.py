@@ -178,7 +178,7 @@ def test_image_claiming_absurd_dimensions_is_refused_before_decoding(tmp_path, c
     assert not bomb.with_suffix(".nc").exists()
 
 
-# --------------------------------------------------------------------------- issue 12: positional output
+# --------------------------------------------------------------------------- positional output
 
 
 def test_positional_output_compress_then_decompress(png, tiny_model, capsys):
@@ -434,7 +434,7 @@ def test_help_info_version_and_argument_errors_do_not_import_torch(png, tiny_mod
     assert "torch-free" in proc.stdout
 
 
-# --------------------------------------------------------------------------- batches (issue 11)
+# --------------------------------------------------------------------------- batches
 
 
 def test_keep_going_reports_value_errors_and_every_other_failure(
@@ -603,7 +603,7 @@ def test_a_damaged_weights_file_is_one_line_and_exit_2(png, tmp_path, capsys):
         weights.write_bytes(content)
         for args in (("compress", png, "-f"), ("decompress", png.with_suffix(".nc"), tmp_path / "o.png")):
             capsys.readouterr()
-            assert run(*args, "--model", weights) == EXIT_BAD_INPUT  # was 3, with torch's 6-line text
+            assert run(*args, "--model", weights) == EXIT_BAD_INPUT  # not 3 with torch's own text
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and "internal error" not in err and name in err
     capsys.readouterr()

@@ -59,7 +59,7 @@ def test_device_copies_made_inside_inference_mode_can_be_refined(tiny_model):
     """encode runs under inference_mode; refinement (effort > 0) differentiates through the copy.
 
     On CUDA a copy made as an inference tensor failed with "Inference tensors cannot be saved
-    for backward" (found on a lent H100); meta stands in for any non-CPU device here.
+    for backward"; meta stands in for any non-CPU device here.
     """
     model = load_model(tiny_model)
     with torch.inference_mode():

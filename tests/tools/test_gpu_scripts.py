@@ -1,4 +1,4 @@
-"""tools/gpu_chunk.sh and tools/gpu_effort.sh, the scripts a lent GPU machine runs: they refuse
+"""tools/gpu_chunk.sh and tools/gpu_effort.sh, the scripts that run on a GPU machine: they refuse
 a model they do not know before they start anything, and the effort script's run (here on the
 CPU, DEVICE=cpu) returns its rows, logs and report where the device tool collects them."""
 
