@@ -1,16 +1,18 @@
 """Latent-level encoder and decoder: RGB pixels <-> (z stream, y streams per band).
 
 The conv transforms run on the chosen device, in bf16 + channels_last where that is fast
-(CPU with AMX, CUDA), tile by tile with enough context that tiling changes nothing
-(neuralcodec.tiling). The hyper-synthesis that sets the coder's probabilities runs in
-exact integer arithmetic on the CPU (neuralcodec.exact), band by band, so a stream decodes
-identically everywhere and memory stays bounded for very large images.
+(CUDA, CPUs with AMX or AVX512-BF16; ``NEURALCODEC_TRANSFORMS`` forces either precision),
+tile by tile with enough context that tiling changes nothing (neuralcodec.tiling). The
+hyper-synthesis that sets the coder's probabilities runs in exact integer arithmetic on the
+CPU (neuralcodec.exact), band by band, so a stream decodes identically everywhere and memory
+stays bounded for very large images.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from neuralcodec.container import MAX_BAND_ROWS, band_count
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
-from neuralcodec.errors import DeviceUnavailableError
+from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.tiling import Reader, run_tiled, tensor_reader
 from neuralcodec.zoo import LoadedModel
@@ -75,6 +77,10 @@ def quality_to_level(model: LoadedModel, quality: float) -> float:
     return float(quality) / 100.0 * (model.config.levels - 1)
 
 
+TRANSFORMS_ENV = "NEURALCODEC_TRANSFORMS"  # auto (default) | bf16 | float32
+TRANSFORMS_CHOICES = ("auto", "bf16", "float32")
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with bf16 matrix hardware (AMX or AVX512-BF16) that oneDNN uses.
@@ -92,12 +98,27 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def fast_math(device: torch.device):
-    """bf16 autocast where it pays off (CUDA, CPUs with bf16 hardware); plain float32 elsewhere.
+def transforms_precision(device: torch.device) -> str:
+    """``"bf16"`` or ``"float32"``: what the conv transforms run in on ``device``.
 
-    Emulated bf16 (CPUs without AMX or AVX512-BF16) is several times slower than float32.
+    ``NEURALCODEC_TRANSFORMS=bf16|float32`` forces it; ``auto`` (the default) picks bf16 where it
+    pays off (CUDA, CPUs with bf16 hardware) and float32 elsewhere. Either way the entropy
+    coder's probabilities are exact integer arithmetic: the precision moves decoded pixels by
+    a level or so, never the latents a file decodes to.
     """
-    if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+    choice = os.environ.get(TRANSFORMS_ENV, "auto").strip().lower() or "auto"
+    if choice not in TRANSFORMS_CHOICES:
+        raise ConfigurationError(f"{TRANSFORMS_ENV}={choice!r} is not one of {', '.join(TRANSFORMS_CHOICES)}")
+    if choice != "auto":
+        return choice
+    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
+    return "bf16" if fast else "float32"
+
+
+def fast_math(device: torch.device):
+    """The context the conv transforms run in: bf16 autocast or plain float32
+    (:func:`transforms_precision`)."""
+    if transforms_precision(device) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -27,6 +27,10 @@ class DeviceUnavailableError(NeuralCodecError, ValueError):
     """The requested compute device does not exist here."""
 
 
+class ConfigurationError(NeuralCodecError, ValueError):
+    """An environment setting the codec reads has a value it does not know."""
+
+
 def one_line(text: object) -> str:
     """A message as one line: texts from other libraries (torch, pickle, Pillow) may span several."""
     return " ".join(str(text).split())

@@ -24,6 +24,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.g
 os.environ["NEURALCODEC_WEIGHTS"] = ""
 
 
+@pytest.fixture(params=["float32", "bf16"])
+def transforms_precision(request, monkeypatch) -> str:
+    """The test once with the conv transforms forced to float32 and once to bf16
+    (NEURALCODEC_TRANSFORMS, inherited by subprocesses): CPUs with AMX or AVX512-BF16 run bf16
+    by default and the others float32, so both paths are covered on any machine. Modules whose
+    results depend on the precision use it (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    monkeypatch.setenv("NEURALCODEC_TRANSFORMS", request.param)
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """A 16/24-channel random-init model: exercises every code path in milliseconds."""

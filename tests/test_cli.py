@@ -35,6 +35,16 @@ def test_compress_then_decompress_default_names(png, tiny_model, capsys):
     assert Image.open(png_copy).size == Image.open(png).size
 
 
+def test_an_unknown_transforms_precision_is_a_usage_error_before_any_file_is_written(
+    png, tiny_model, capsys, monkeypatch
+):
+    monkeypatch.setenv("NEURALCODEC_TRANSFORMS", "fp16")
+    assert run("compress", png, "--model", tiny_model) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "NEURALCODEC_TRANSFORMS" in err and "float32" in err and len(err.strip().splitlines()) == 1
+    assert not png.with_suffix(".nc").exists()
+
+
 def test_decompress_to_other_formats_by_extension(png, tiny_model):
     run("compress", png, "--model", tiny_model)
     for ext in (".webp", ".jpg", ".bmp", ".tif"):

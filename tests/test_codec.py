@@ -7,6 +7,9 @@ import torch
 from neuralcodec import codec
 from neuralcodec.zoo import load_model
 
+# Results depend on the transforms' precision: every test runs in float32 and in bf16.
+pytestmark = pytest.mark.usefixtures("transforms_precision")
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -37,3 +40,23 @@ def test_unknown_device_is_a_clear_error():
 
     with pytest.raises(DeviceUnavailableError):
         codec.resolve_device("tpu9")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("float32", "float32"), ("bf16", "bf16"), (" BF16 ", "bf16"), ("", None)]
+)
+def test_the_transforms_precision_follows_the_environment(monkeypatch, setting, expected):
+    monkeypatch.setenv(codec.TRANSFORMS_ENV, setting)
+    automatic = "bf16" if codec.cpu_has_fast_bf16() else "float32"
+    assert codec.transforms_precision(torch.device("cpu")) == (expected or automatic)
+    with codec.fast_math(torch.device("cpu")):
+        conv = torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 1, 1))
+    assert conv.dtype == (torch.bfloat16 if (expected or automatic) == "bf16" else torch.float32)
+
+
+def test_an_unknown_transforms_precision_is_refused_by_name(monkeypatch):
+    from neuralcodec.errors import ConfigurationError
+
+    monkeypatch.setenv(codec.TRANSFORMS_ENV, "half")
+    with pytest.raises(ConfigurationError, match="NEURALCODEC_TRANSFORMS='half'"):
+        codec.transforms_precision(torch.device("cpu"))

@@ -14,6 +14,9 @@ import pytest
 
 from neuralcodec.zoo import WEIGHTS_DIR
 
+# Results depend on the transforms' precision: every test runs in float32 and in bf16.
+pytestmark = pytest.mark.usefixtures("transforms_precision")
+
 WORKER = Path(__file__).parent / "determinism_worker.py"
 THREADS = ["1", "2"]
 ISAS = [{}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}]

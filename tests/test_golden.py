@@ -22,6 +22,9 @@ from neuralcodec.container import ColorMode, SectionType, unpack
 from neuralcodec.errors import InvalidInputError
 from neuralcodec.zoo import load_model
 
+# Results depend on the transforms' precision: every test runs in float32 and in bf16.
+pytestmark = pytest.mark.usefixtures("transforms_precision")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # sha256 of the decoded ŷ (float32, C order) of each golden stream; change only with a format bump.
 LATENT_SHA256 = {

@@ -11,6 +11,9 @@ from neuralcodec.container import ColorMode
 from neuralcodec.errors import InvalidInputError
 from neuralcodec.image_modes import ORIENTATION_TAG, pack_alpha, prepare, unpack_alpha
 
+# Results depend on the transforms' precision: every test runs in float32 and in bf16.
+pytestmark = pytest.mark.usefixtures("transforms_precision")
+
 
 def round_trip(image: Image.Image, tiny_model, **kw) -> tuple[Image.Image, bytes]:
     data = neuralcodec.compress(image, 80, tiny_model)

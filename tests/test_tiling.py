@@ -7,11 +7,15 @@ and that is tested with a tolerance.
 """
 
 import numpy as np
+import pytest
 import torch
 
 from neuralcodec import codec
 from neuralcodec.tiling import run_tiled, tensor_reader
 from neuralcodec.zoo import load_model
+
+# Results depend on the transforms' precision: every test runs in float32 and in bf16.
+pytestmark = pytest.mark.usefixtures("transforms_precision")
 
 
 def test_run_tiled_equals_whole_exactly_for_an_exact_local_function():
