@@ -120,6 +120,111 @@ class InMemoryCrops:
             out[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
         return torch.from_numpy(out).permute(0, 3, 1, 2)
 
+    def calibration_uint8(self, size: int) -> torch.Tensor:
+        """The same ``size`` crops on every call (a fixed stream), leaving the training stream alone."""
+        return self.batch_uint8(size, np.random.default_rng(123))
+
+
+def stack_crops(images: list[np.ndarray], size: int, rng: np.random.Generator) -> np.ndarray:
+    """One ``size``² crop (random position) of each image at least that large, stacked (K, size, size, 3)."""
+    crops = []
+    for arr in images:
+        if min(arr.shape[:2]) < size:
+            continue
+        top, left = rng.integers(arr.shape[0] - size + 1), rng.integers(arr.shape[1] - size + 1)
+        crops.append(arr[top : top + size, left : left + size])
+    if not crops:
+        raise ValueError(f"no image is at least {size} px on its short side")
+    return np.stack(crops)
+
+
+class DeviceCrops:
+    """Training crops cut on the training device: no per-step host work, no host-to-device copy.
+
+    The whole pack lives on ``device`` as one uint8 tensor (K, 3, S, S) (a pack's crops all share
+    one size S; a folder of photos contributes one random S² crop per photo). Each batch picks
+    crops, positions and horizontal flips with one device generator and gathers them in a single
+    indexing operation: the same distribution as :class:`InMemoryCrops` (uniform crop of a
+    uniformly drawn stored image, flipped with probability 1/2). With ``rescale`` < 1 a batch
+    is first cut ``crop / s`` wide, for one s drawn uniformly from [rescale, 1] per batch, and
+    resized to ``crop`` (bilinear, antialiased): the same content at up to 1/rescale times less
+    detail per pixel.
+    """
+
+    def __init__(
+        self,
+        source: Path,
+        crop: int,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        progress: bool = True,
+        rescale: float = 1.0,
+    ) -> None:
+        source = Path(source)
+        check_training_folder(source)
+        if not 0.0 < rescale <= 1.0:
+            raise ValueError(f"rescale must be in (0, 1], got {rescale}")
+        if source.suffix == ".npz":
+            images = read_pack(source)
+        else:
+            images = InMemoryCrops(source, crop, seed=seed, progress=progress).images
+        images = [a for a in images if min(a.shape[:2]) >= crop]
+        side = min((min(a.shape[:2]) for a in images), default=crop)
+        stacked = stack_crops(images, side, np.random.default_rng(seed))
+        self.device = torch.device(device)
+        self.crop = crop
+        self.side = side
+        self.rescale = rescale
+        self.pixels = torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.scales = np.random.default_rng(seed)  # the per-batch scale, drawn without a device sync
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.pixels.numel()
+
+    def calibration_uint8(self, size: int) -> torch.Tensor:
+        """The same ``size`` crops on every call (a fixed stream), leaving the training stream alone."""
+        return self.batch_uint8(size, torch.Generator(device=self.device).manual_seed(123))
+
+    def _side(self) -> int:
+        """Side of the region cut for this batch (``crop`` unless rescaling)."""
+        if self.rescale >= 1.0:
+            return self.crop
+        s = self.scales.uniform(self.rescale, 1.0)
+        return min(self.side, round(self.crop / s))
+
+    def batch_uint8(self, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A uint8 batch on the device, shape (size, 3, crop, crop).
+
+        ``generator`` (on the device) draws the crops instead of the training stream, unscaled.
+        """
+        g, dev = generator or self.generator, self.device
+        cut = self.crop if generator is not None else self._side()
+        index = torch.randint(len(self), (size,), generator=g, device=dev)
+        top = torch.randint(self.side - cut + 1, (size,), generator=g, device=dev)
+        left = torch.randint(self.side - cut + 1, (size,), generator=g, device=dev)
+        flip = torch.rand(size, generator=g, device=dev) < 0.5
+        ramp = torch.arange(cut, device=dev)
+        rows = top[:, None] + ramp  # (B, cut)
+        cols = left[:, None] + torch.where(flip[:, None], cut - 1 - ramp, ramp)
+        channel = torch.arange(3, device=dev)
+        out = self.pixels[
+            index[:, None, None, None],
+            channel[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]
+        if cut == self.crop:
+            return out
+        resized = torch.nn.functional.interpolate(
+            out.float(), size=(self.crop, self.crop), mode="bilinear", antialias=True, align_corners=False
+        )
+        return resized.round_().clamp_(0, 255).to(torch.uint8)
+
 
 def to_unit_float(batch: torch.Tensor) -> torch.Tensor:
     """uint8 pixels -> float32 in [0, 1], on the batch's device."""

@@ -15,11 +15,11 @@ import json
 import math
 import os
 import random
+import shlex
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -28,7 +28,7 @@ from neuralcodec.codec import cpu_has_fast_bf16
 from neuralcodec.codec import resolve_device as codec_resolve_device
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
-from neuralcodec.training.data import InMemoryCrops, to_unit_float
+from neuralcodec.training.data import DeviceCrops, InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve, load_eval_images
 from neuralcodec.training.export import load_exported
@@ -109,6 +109,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "inverse gains, z density) stays bit for bit, so the exported weights decode the files "
         "of the weights they started from",
     )
+    p.add_argument(
+        "--crops",
+        choices=["host", "device"],
+        default="host",
+        help="host: crops cut from images in RAM and copied each step; device: the pack (or one crop "
+        "per photo of a folder) held on the training device as uint8, crops and flips cut there",
+    )
+    p.add_argument(
+        "--rescale",
+        type=float,
+        default=1.0,
+        help="with --crops device: each batch is cut 1/s times larger and resized to --crop, s drawn "
+        "from [RESCALE, 1] per batch (1: off)",
+    )
+    p.add_argument(
+        "--compile",
+        choices=["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+        default="off",
+        help="torch.compile the model's forward (and, through autograd, its backward) in this mode; "
+        "reduce-overhead replays CUDA graphs",
+    )
+    p.add_argument("--fused-adam", action="store_true", help="Adam's fused implementation (CUDA and CPU)")
+    p.add_argument(
+        "--also",
+        default="",
+        metavar="ARGS",
+        help="train a second model in the same process and step loop, on the same data on the same "
+        "device: this command line with ARGS appended (its own --name, --metric, --init, "
+        "--portable-out ...), e.g. --also '--name gpu-msssim --metric ms-ssim'",
+    )
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     return p.parse_args(argv)
@@ -177,6 +207,10 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "metric": args.metric,
         "data": str(args.data),
         **({"ema_decay": args.ema_decay} if args.ema_decay else {}),
+        **({"crops": args.crops} if args.crops != "host" else {}),
+        **({"rescale": args.rescale} if args.rescale != 1.0 else {}),
+        **({"compile": args.compile} if args.compile != "off" else {}),
+        **({"fused_adam": True} if args.fused_adam else {}),
         **({"train_only": args.train_only} if args.train_only != "all" else {}),
     }
 
@@ -205,8 +239,244 @@ def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHype
     return model.to(device).to(memory_format=torch.channels_last)
 
 
+def make_optimizer(params: list, lr: float, fused: bool) -> torch.optim.Adam:
+    """Adam; ``fused`` runs each step as one fused kernel set (CUDA and CPU)."""
+    return torch.optim.Adam(params, lr=lr, **({"fused": True} if fused else {}))
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a checkpoint's optimizer state but keep this optimizer's own fused/foreach choice:
+    a checkpoint of an unfused run resumes fused, and back (same moments, same step counts)."""
+    own = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in optimizer.param_groups]
+    groups = [{**saved, **mine} for saved, mine in zip(state["param_groups"], own)]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+
+
+def make_crops(args: argparse.Namespace, device: torch.device, seed: int, progress: bool):
+    """The training crops: cut on the host and copied per batch (``--crops host``), or held
+    on the training device and cut there (``--crops device``)."""
+    if args.crops == "device":
+        return DeviceCrops(args.data, args.crop, device, seed=seed, progress=progress, rescale=args.rescale)
+    if args.rescale != 1.0:
+        raise SystemExit("--rescale needs --crops device")
+    return InMemoryCrops(args.data, args.crop, seed=seed, progress=progress)
+
+
+SHARED_OPTIONS = (  # what a second model (--also) must share with the first: one data stream, one loop
+    "data", "crop", "batch_size", "crops", "rescale", "device", "steps", "minutes", "threads", "runs_dir",
+)  # fmt: skip
+
+
+def also_args(args: argparse.Namespace, argv: list[str] | None) -> argparse.Namespace | None:
+    """The second model's options (``--also``): this command line with ``--also``'s words appended."""
+    if not args.also:
+        return None
+    base = list(sys.argv[1:] if argv is None else argv)
+    second = parse_args([*base, *shlex.split(args.also)])
+    second.also = ""
+    differ = [k for k in SHARED_OPTIONS if getattr(second, k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"--also: the second model must share {', '.join('--' + k for k in differ)}")
+    if second.name == args.name:
+        raise SystemExit("--also: the second model needs a --name of its own")
+    return second
+
+
+class Trainer:
+    """One model's training state: parameters, optimisers, EMA, schedule, log and checkpoints.
+
+    ``main`` runs one (or, with ``--also``, two) of these in one step loop over one data stream.
+    """
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, rank: int, world_size: int) -> None:
+        self.args, self.device, self.rank, self.world_size = args, device, rank, world_size
+        self.run_dir = args.runs_dir / args.name
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        model = self.model = build_model(args, device)
+        main_params, aux_params = split_parameters(model, args.train_only)
+        self.optimizer = make_optimizer(main_params, args.lr, args.fused_adam)
+        self.aux_optimizer = make_optimizer(aux_params, 1e-3, args.fused_adam) if aux_params else None
+        self.opts = Optimisers(self.optimizer, self.aux_optimizer)
+        self.step = 0
+        self.history: list[dict] = []
+        self.ckpt_path = self.run_dir / "last.ckpt"
+        ema_state = None
+        say = print if rank == 0 else (lambda *a: None)
+        if self.ckpt_path.exists():
+            ckpt = torch.load(self.ckpt_path, map_location=device, weights_only=False)
+            model.load_state_dict(ckpt["model"])
+            load_optimizer_state(self.optimizer, ckpt["optimizer"])
+            if self.aux_optimizer is not None:
+                load_optimizer_state(self.aux_optimizer, ckpt["aux_optimizer"])
+            self.step = ckpt["step"]
+            self.history = ckpt.get("history", [])
+            ema_state = ckpt.get("ema")
+            say(f"resumed {self.ckpt_path} at step {self.step}")
+        elif args.init and is_portable(args.init):
+            state, manifest = load_portable(args.init)
+            model.load_state_dict(state)
+            self.history = manifest["history"]
+            say(f"initialised from portable parameters {args.init} ({manifest['step']} steps)")
+        elif args.init:
+            self.history = load_exported(model, args.init)
+            say(f"initialised from exported weights {args.init}")
+        names = main_parameter_names(model, args.train_only)
+        self.ema = ParameterEMA(model, args.ema_decay, names) if args.ema_decay else None
+        if self.ema is not None and ema_state is not None:
+            self.ema.load_state_dict(ema_state)
+        if rank == 0:
+            (self.run_dir / "config.json").write_text(
+                json.dumps({**vars(args), "config": model.transforms.config.to_dict()}, default=str, indent=1)
+            )
+        net = model
+        if world_size > 1:
+            net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        if args.compile != "off":
+            net = torch.compile(net, mode=None if args.compile == "default" else args.compile)
+        self.net = net
+        self.first_step = self.step
+        self.running: dict[str, torch.Tensor] = {}
+        self.eval_images = (
+            load_eval_images(args.eval_dir, args.eval_images) if rank == 0 and args.eval_dir.is_dir() else []
+        )
+        self.jpeg = jpeg_curve(self.eval_images) if self.eval_images else None
+        self.calibration = None  # the crops that size the exact h_s of the in-memory export (--eval-files)
+        self.eval_levels = [i * (args.levels - 1) / 3 for i in range(4)]
+        log_path = self.run_dir / "log.csv"
+        new_log = not log_path.exists()
+        self.log_file = open(log_path, "a", newline="") if rank == 0 else None
+        self.log = csv.writer(self.log_file) if self.log_file else None
+        if self.log and new_log:
+            self.log.writerow(LOG_COLUMNS)
+        self.bar = tqdm(
+            total=args.steps,
+            initial=self.step,
+            disable=rank != 0,
+            unit="step",
+            desc=args.name,
+            dynamic_ncols=True,
+            mininterval=1.0 if sys.stderr.isatty() else 60.0,  # a log file gets a line a minute
+        )
+
+    def progress(self, start: float) -> float:
+        """Fraction of the run done: by steps or by wall-clock minutes, whichever is further."""
+        args = self.args
+        elapsed_min = (time.time() - start) / 60
+        return max(
+            (self.step - self.first_step) / max(1, args.steps - self.first_step), elapsed_min / args.minutes
+        )
+
+    def done(self, start: float) -> bool:
+        return self.step >= self.args.steps or self.progress(start) >= 1.0
+
+    def train_step(self, pixels: torch.Tensor, start: float) -> None:
+        """One optimisation step on a uint8 batch (any device), then logging, evaluation, checkpoints."""
+        args, device = self.args, self.device
+        lr = learning_rate(args, self.step, self.progress(start))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x = to_unit_float(pixels.to(device, non_blocking=True)).contiguous(memory_format=torch.channels_last)
+        level = torch.rand(x.shape[0], device=device) * (args.levels - 1)
+        parts = training_step(
+            self.net, self.model, x, level, args.metric, self.opts, self.ema, self.world_size
+        )
+        self.step += 1
+        # Running means stay on the device: reading them every step would make the CPU wait for
+        # the GPU and leave it idle while the next batch is cut.
+        for k, v in parts.items():
+            v = v.detach().float()
+            self.running[k] = v if k not in self.running else self.running[k].mul_(0.98).add_(v, alpha=0.02)
+        if self.rank == 0:
+            self.report(lr, start)
+
+    def report(self, lr: float, start: float) -> None:
+        args, step, running = self.args, self.step, self.running
+        self.bar.update(1)
+        rate = (step - self.first_step) * args.batch_size * self.world_size / (time.time() - start)
+        if step % 25 == 0:
+            shown = {k: v.item() for k, v in running.items()}
+            self.bar.set_postfix(
+                loss=f"{shown['loss']:.3f}", bpp=f"{shown['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
+            )
+        row_eval = ["", "", ""]
+        if self.eval_images and step % args.eval_every == 0:
+            row_eval = self.evaluate()
+        if step % 50 == 0 or row_eval[0]:
+            self.log.writerow(
+                [
+                    step,
+                    f"{time.time() - start:.1f}",
+                    f"{lr:.2e}",
+                    f"{running['loss'].item():.5f}",
+                    f"{running['bpp'].item():.5f}",
+                    f"{running['distortion'].item():.5f}",
+                    f"{rate:.2f}",
+                    *row_eval,
+                ]
+            )
+            self.log_file.flush()
+        if step % args.checkpoint_every == 0:
+            self.save(start)
+
+    def evaluate(self) -> list[str]:
+        """The learning-curve point: estimated (and with --eval-files real-file) BD-rates vs JPEG."""
+        model, ema, device, step = self.model, self.ema, self.device, self.step
+        averaged = ema.applied if ema is not None else contextlib.nullcontext
+        with averaged():
+            result = evaluate(model, self.eval_images, self.eval_levels, self.jpeg, device)
+        logged = dict(result["curve"])
+        if ema is not None:  # the raw parameters too, so the log shows what the average gains
+            raw = evaluate(model, self.eval_images, self.eval_levels, self.jpeg, device)
+            logged["raw"] = {"bd_psnr": raw["bd_psnr"], "bd_ms-ssim": raw["bd_ms-ssim"], **raw["curve"]}
+        if self.calibration is not None:
+            with averaged():
+                files = evaluate_files(
+                    model, self.eval_images, self.eval_levels, self.jpeg, self.calibration, device
+                )
+            logged["files"] = {
+                "bd_psnr": files["bd_psnr"],
+                "bd_ms-ssim": files["bd_ms-ssim"],
+                **files["curve"],
+            }
+            tqdm.write(
+                f"{self.args.name} step {step}: real files: BD-rate vs JPEG  PSNR {files['bd_psnr']:+.2f}%  "
+                f"MS-SSIM {files['bd_ms-ssim']:+.2f}%"
+            )
+        tqdm.write(
+            f"{self.args.name} step {step}: BD-rate vs JPEG  PSNR {result['bd_psnr']:+.1f}%  "
+            f"MS-SSIM {result['bd_ms-ssim']:+.1f}%  bpp {[round(b, 3) for b in result['curve']['bpp']]}"
+        )
+        return [f"{result['bd_psnr']:.2f}", f"{result['bd_ms-ssim']:.2f}", json.dumps(logged)]
+
+    def save(self, start: float) -> None:
+        """Checkpoint (and portable folder, if asked) with this segment appended to the history."""
+        args = self.args
+        segment = segment_record(
+            args, self.step - self.first_step, time.time() - start, self.world_size, self.device
+        )
+        history = [*self.history, segment]
+        save_checkpoint(
+            self.ckpt_path, self.model, self.optimizer, self.aux_optimizer, self.step, history, self.ema
+        )
+        save_portable_if_asked(args, self.model, self.step, history, self.ema)
+
+    def finish(self, start: float) -> None:
+        if self.rank == 0:
+            self.save(start)
+            self.bar.close()
+            self.log_file.close()
+            print(f"{self.args.name}: stopped at step {self.step}; checkpoint {self.ckpt_path}")
+
+
+LOG_COLUMNS = [
+    "step", "wall_s", "lr", "loss", "bpp", "distortion", "img_per_s",
+    "eval_bd_psnr", "eval_bd_msssim", "eval_curve",
+]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    second = also_args(args, argv)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = resolve_device(args.device)
     rank = 0
@@ -224,173 +494,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed + rank)
     random.seed(args.seed + rank)
 
-    run_dir = args.runs_dir / args.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model = build_model(args, device)
-    main_params, aux_params = split_parameters(model, args.train_only)
-    optimizer = torch.optim.Adam(main_params, lr=args.lr)
-    aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3) if aux_params else None
-    opts = Optimisers(optimizer, aux_optimizer)
-    step = 0
-    history: list[dict] = []
-    ckpt_path = run_dir / "last.ckpt"
-    ema_state = None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if aux_optimizer is not None:
-            aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
-        step = ckpt["step"]
-        history = ckpt.get("history", [])
-        ema_state = ckpt.get("ema")
-        if rank == 0:
-            print(f"resumed {ckpt_path} at step {step}")
-    elif args.init and is_portable(args.init):
-        state, manifest = load_portable(args.init)
-        model.load_state_dict(state)
-        history = manifest["history"]
-        if rank == 0:
-            print(f"initialised from portable parameters {args.init} ({manifest['step']} steps)")
-    elif args.init:
-        history = load_exported(model, args.init)
-        if rank == 0:
-            print(f"initialised from exported weights {args.init}")
-    ema = (
-        ParameterEMA(model, args.ema_decay, main_parameter_names(model, args.train_only))
-        if args.ema_decay
-        else None
-    )
-    if ema is not None and ema_state is not None:
-        ema.load_state_dict(ema_state)
-    if rank == 0:
-        (run_dir / "config.json").write_text(
-            json.dumps({**vars(args), "config": model.transforms.config.to_dict()}, default=str, indent=1)
-        )
-
-    net = model
-    if distributed:
-        net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-
-    data = InMemoryCrops(args.data, args.crop, seed=args.seed + 1000 * rank + step, progress=rank == 0)
-    eval_images = (
-        load_eval_images(args.eval_dir, args.eval_images) if rank == 0 and args.eval_dir.is_dir() else []
-    )
-    jpeg = jpeg_curve(eval_images) if eval_images else None
-    calibration = (  # the crops that size the exact h_s of the in-memory export (--eval-files)
-        to_unit_float(data.batch_uint8(16, np.random.default_rng(123))) if args.eval_files else None
-    )
-    eval_levels = [i * (args.levels - 1) / 3 for i in range(4)]
-
-    log_path = run_dir / "log.csv"
-    new_log = not log_path.exists()
-    log_file = open(log_path, "a", newline="") if rank == 0 else None
-    log = csv.writer(log_file) if log_file else None
-    if log and new_log:
-        log.writerow(
-            [
-                "step",
-                "wall_s",
-                "lr",
-                "loss",
-                "bpp",
-                "distortion",
-                "img_per_s",
-                "eval_bd_psnr",
-                "eval_bd_msssim",
-                "eval_curve",
-            ]
-        )
+    trainers = [Trainer(a, device, rank, world_size) for a in (args, second) if a is not None]
+    data = make_crops(args, device, args.seed + 1000 * rank + trainers[0].step, progress=rank == 0)
+    for trainer in trainers:
+        if trainer.args.eval_files:
+            trainer.calibration = to_unit_float(data.calibration_uint8(16).cpu())
 
     start = time.time()
-    first_step = step
-    bar = tqdm(
-        total=args.steps,
-        initial=step,
-        disable=rank != 0,
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0 if sys.stderr.isatty() else 60.0,  # a log file gets a line a minute
-    )
-    levels = args.levels
-    running: dict[str, torch.Tensor] = {}
-    while step < args.steps:
-        elapsed_min = (time.time() - start) / 60
-        progress = max((step - first_step) / max(1, args.steps - first_step), elapsed_min / args.minutes)
-        if progress >= 1.0:
+    while True:
+        active = [t for t in trainers if not t.done(start)]
+        if not active:
             break
-        lr = learning_rate(args, step, progress)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        pixels = data.batch_uint8(args.batch_size).to(device, non_blocking=True)
-        x = to_unit_float(pixels).contiguous(memory_format=torch.channels_last)
-        level = torch.rand(args.batch_size, device=device) * (levels - 1)
-        parts = training_step(net, model, x, level, args.metric, opts, ema, world_size)
-        step += 1
-
-        # Running means stay on the device: reading them every step would make the CPU wait for
-        # the GPU and leave it idle while the next batch is cut.
-        for k, v in parts.items():
-            v = v.detach().float()
-            running[k] = v if k not in running else running[k].mul_(0.98).add_(v, alpha=0.02)
-        if rank != 0:
-            continue
-        bar.update(1)
-        rate = (step - first_step) * args.batch_size * world_size / (time.time() - start)
-        if step % 25 == 0:
-            shown = {k: v.item() for k, v in running.items()}
-            bar.set_postfix(
-                loss=f"{shown['loss']:.3f}", bpp=f"{shown['bpp']:.3f}", lr=f"{lr:.1e}", ips=f"{rate:.1f}"
-            )
-        row_eval = ["", "", ""]
-        if eval_images and step % args.eval_every == 0:
-            with ema.applied() if ema is not None else contextlib.nullcontext():
-                result = evaluate(model, eval_images, eval_levels, jpeg, device)
-            logged = dict(result["curve"])
-            if ema is not None:  # the raw parameters too, so the log shows what the average gains
-                raw = evaluate(model, eval_images, eval_levels, jpeg, device)
-                logged["raw"] = {"bd_psnr": raw["bd_psnr"], "bd_ms-ssim": raw["bd_ms-ssim"], **raw["curve"]}
-            if calibration is not None:
-                with ema.applied() if ema is not None else contextlib.nullcontext():
-                    files = evaluate_files(model, eval_images, eval_levels, jpeg, calibration, device)
-                logged["files"] = {
-                    "bd_psnr": files["bd_psnr"],
-                    "bd_ms-ssim": files["bd_ms-ssim"],
-                    **files["curve"],
-                }
-                tqdm.write(
-                    f"step {step}: real files: BD-rate vs JPEG  PSNR {files['bd_psnr']:+.2f}%  "
-                    f"MS-SSIM {files['bd_ms-ssim']:+.2f}%"
-                )
-            row_eval = [f"{result['bd_psnr']:.2f}", f"{result['bd_ms-ssim']:.2f}", json.dumps(logged)]
-            tqdm.write(
-                f"step {step}: BD-rate vs JPEG  PSNR {result['bd_psnr']:+.1f}%  "
-                f"MS-SSIM {result['bd_ms-ssim']:+.1f}%  bpp {[round(b, 3) for b in result['curve']['bpp']]}"
-            )
-        if step % 50 == 0 or row_eval[0]:
-            log.writerow(
-                [
-                    step,
-                    f"{time.time() - start:.1f}",
-                    f"{lr:.2e}",
-                    f"{running['loss'].item():.5f}",
-                    f"{running['bpp'].item():.5f}",
-                    f"{running['distortion'].item():.5f}",
-                    f"{rate:.2f}",
-                    *row_eval,
-                ]
-            )
-            log_file.flush()
-        if step % args.checkpoint_every == 0:
-            segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
-            save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment], ema)
-            save_portable_if_asked(args, model, step, [*history, segment], ema)
-    if rank == 0:
-        segment = segment_record(args, step - first_step, time.time() - start, world_size, device)
-        save_checkpoint(ckpt_path, model, optimizer, aux_optimizer, step, [*history, segment], ema)
-        save_portable_if_asked(args, model, step, [*history, segment], ema)
-        bar.close()
-        print(f"stopped at step {step}; checkpoint {ckpt_path}")
+        for trainer in active:  # with --also the two models take turns, each on its own batch
+            trainer.train_step(data.batch_uint8(args.batch_size), start)
+    for trainer in trainers:
+        trainer.finish(start)
     if distributed:
         dist.destroy_process_group()
 

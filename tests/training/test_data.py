@@ -1,11 +1,12 @@
-"""Training crops: the uint8 batches that travel to a GPU are exactly the float batches."""
+"""Training crops: the uint8 batches that travel to a GPU are exactly the float batches; crops cut
+on the training device come from the pack, flipped or not, repeatably."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from neuralcodec.training.data import InMemoryCrops, to_unit_float
+from neuralcodec.training.data import DeviceCrops, InMemoryCrops, to_unit_float, write_pack
 
 
 @pytest.fixture
@@ -35,3 +36,54 @@ def test_crops_come_from_the_images(photos):
             for top in range(src.shape[0] - 79)
             for left in range(src.shape[1] - 79)
         )
+
+
+@pytest.fixture
+def pack(tmp_path, photos):
+    path = tmp_path / "pack.npz"
+    write_pack(photos, path, count=5, size=64, quality=95, seed=1, progress=False)
+    return path
+
+
+def test_device_crops_are_windows_of_the_stored_crops_flipped_or_not(pack):
+    crops = DeviceCrops(pack, 40, "cpu", seed=2, progress=False)
+    stored = crops.pixels.permute(0, 2, 3, 1).numpy()
+    assert crops.pixels.dtype == torch.uint8 and crops.pixels.shape == (5, 3, 64, 64)
+    batch = crops.batch_uint8(8)
+    assert batch.dtype == torch.uint8 and batch.shape == (8, 3, 40, 40) and batch.device.type == "cpu"
+    flipped = 0
+    for crop in batch.permute(0, 2, 3, 1).numpy():
+        windows = [
+            (src[t : t + 40, s : s + 40], src[t : t + 40, s : s + 40][:, ::-1])
+            for src in stored
+            for t in range(25)
+            for s in range(25)
+        ]
+        assert any(
+            np.array_equal(crop, plain) or np.array_equal(crop, mirrored) for plain, mirrored in windows
+        )
+        flipped += not any(np.array_equal(crop, plain) for plain, _ in windows)
+    assert 0 < flipped < 8  # both orientations drawn (seeded)
+
+
+def test_device_crops_repeat_with_the_seed_and_calibration_leaves_the_stream_alone(pack):
+    a = DeviceCrops(pack, 32, seed=5, progress=False)
+    b = DeviceCrops(pack, 32, seed=5, progress=False)
+    assert torch.equal(a.calibration_uint8(4), b.calibration_uint8(4))
+    a.calibration_uint8(4)  # an extra fixed draw does not shift the training stream
+    assert torch.equal(a.batch_uint8(3), b.batch_uint8(3))
+    assert not torch.equal(a.batch_uint8(3), DeviceCrops(pack, 32, seed=6, progress=False).batch_uint8(3))
+
+
+def test_rescaled_device_crops_keep_the_crop_size_and_the_pixel_range(pack):
+    crops = DeviceCrops(pack, 32, seed=0, progress=False, rescale=0.5)
+    for _ in range(4):
+        batch = crops.batch_uint8(3)
+        assert batch.shape == (3, 3, 32, 32) and batch.dtype == torch.uint8
+    with pytest.raises(ValueError, match="rescale"):
+        DeviceCrops(pack, 32, progress=False, rescale=0.0)
+
+
+def test_device_crops_of_a_folder_hold_one_crop_per_photo(photos):
+    crops = DeviceCrops(photos, 48, seed=0, progress=False)
+    assert len(crops) == 2 and crops.side == 80  # the shortest side of the photos

@@ -1,4 +1,5 @@
-"""Training runs, resumes, exports and scales out (DDP with 2 local processes)."""
+"""Training runs, resumes, exports and scales out (DDP with 2 local processes); two models train in
+one process on crops cut on the training device."""
 
 import csv
 import hashlib
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 import neuralcodec
+from neuralcodec.training.data import write_pack
 from neuralcodec.training.export import main as export_main
 from neuralcodec.training.train import DEFAULT_LAMBDAS, build_model, learning_rate, parse_args
 from neuralcodec.training.train import main as train_main
@@ -167,3 +169,37 @@ def test_eval_files_logs_real_file_bd_rates_beside_the_estimate(tmp_path, folder
     logged = json.loads(rows[-1]["eval_curve"])
     assert len(logged["files"]["bpp"]) == len(logged["bpp"]) == 4
     assert {"bd_psnr", "bd_ms-ssim"} <= set(logged["files"])
+
+
+def test_two_models_train_in_one_process_on_device_crops_and_resume(tmp_path, folders):
+    pack = tmp_path / "pack.npz"
+    write_pack(folders[0], pack, count=4, size=80, quality=95, progress=False)
+    on_device = ["--data", str(pack), "--crops", "device", "--rescale", "0.8", "--fused-adam"]
+    second = f"--name second --lambda-max 0.05 --portable-out {tmp_path / 'out-second'}"
+    train_main([*args_for(tmp_path, folders, 3, name="first"), *on_device, "--also", second])
+    runs = tmp_path / "runs"
+    for name, lmax in (("first", DEFAULT_LAMBDAS["mse"][1]), ("second", 0.05)):
+        ckpt = torch.load(runs / name / "last.ckpt", weights_only=False)
+        assert ckpt["step"] == 3 and ckpt["history"][-1]["lambda"][1] == lmax
+        assert ckpt["history"][-1]["crops"] == "device" and ckpt["history"][-1]["fused_adam"]
+        assert ckpt["optimizer"]["param_groups"][0]["fused"]
+        assert list(csv.DictReader(open(runs / name / "log.csv")))[-1]["eval_bd_psnr"] != ""
+    assert json.loads((tmp_path / "out-second" / "portable.json").read_text())["step"] == 3
+    # Resumed without --fused-adam (and on host crops): the moments carry on, unfused.
+    train_main([*args_for(tmp_path, folders, 5, name="first"), "--data", str(pack)])
+    ckpt = torch.load(runs / "first" / "last.ckpt", weights_only=False)
+    assert ckpt["step"] == 5 and not ckpt["optimizer"]["param_groups"][0].get("fused")
+    assert ckpt["optimizer"]["state"][0]["step"].item() == 5
+
+
+def test_a_second_model_must_share_the_data_stream_and_have_its_own_name(tmp_path, folders):
+    with pytest.raises(SystemExit, match="--crop"):
+        train_main([*args_for(tmp_path, folders, 1, name="a"), "--also", "--name b --crop 32"])
+    with pytest.raises(SystemExit, match="own"):
+        train_main([*args_for(tmp_path, folders, 1, name="a"), "--also", "--metric ms-ssim"])
+
+
+@pytest.mark.slow
+def test_compiled_training_runs_on_the_cpu(tmp_path, folders):
+    train_main([*args_for(tmp_path, folders, 2, name="compiled"), "--compile", "default"])
+    assert torch.load(tmp_path / "runs" / "compiled" / "last.ckpt", weights_only=False)["step"] == 2
