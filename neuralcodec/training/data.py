@@ -141,10 +141,10 @@ def stack_crops(images: list[np.ndarray], size: int, rng: np.random.Generator) -
 class DeviceCrops:
     """Training crops cut on the training device: no per-step host work, no host-to-device copy.
 
-    The whole pack lives on ``device`` as one uint8 tensor (K, 3, S, S) (a pack's crops all share
+    The whole pack lives on ``device`` as one uint8 tensor (K, S, 3, S) (a pack's crops all share
     one size S; a folder of photos contributes one random S² crop per photo). Each batch picks
-    crops, positions and horizontal flips with one device generator and gathers them in a single
-    indexing operation: the same distribution as :class:`InMemoryCrops` (uniform crop of a
+    crops, positions and horizontal flips with one device generator and gathers them with two
+    batched indexing operations: the same distribution as :class:`InMemoryCrops` (uniform crop of a
     uniformly drawn stored image, flipped with probability 1/2). With ``rescale`` < 1 a batch
     is first cut ``crop / s`` wide, for one s drawn uniformly from [rescale, 1] per batch, and
     resized to ``crop`` (bilinear, antialiased): the same content at up to 1/rescale times less
@@ -175,16 +175,13 @@ class DeviceCrops:
         self.crop = crop
         self.side = side
         self.rescale = rescale
-        self.pixels = torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous().to(self.device)
+        # (K, S, 3, S): a row's three channels side by side, so a crop's rows are contiguous runs.
+        self.pixels = torch.from_numpy(stacked).permute(0, 1, 3, 2).contiguous().to(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.scales = np.random.default_rng(seed)  # the per-batch scale, drawn without a device sync
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
-
-    @property
-    def nbytes(self) -> int:
-        return self.pixels.numel()
 
     def calibration_uint8(self, size: int) -> torch.Tensor:
         """The same ``size`` crops on every call (a fixed stream), leaving the training stream alone."""
@@ -211,13 +208,9 @@ class DeviceCrops:
         ramp = torch.arange(cut, device=dev)
         rows = top[:, None] + ramp  # (B, cut)
         cols = left[:, None] + torch.where(flip[:, None], cut - 1 - ramp, ramp)
-        channel = torch.arange(3, device=dev)
-        out = self.pixels[
-            index[:, None, None, None],
-            channel[None, :, None, None],
-            rows[:, None, :, None],
-            cols[:, None, None, :],
-        ]
+        # Two gathers: whole rows (3·S contiguous bytes each), then the columns of each row.
+        picked = self.pixels[index[:, None], rows]  # (B, cut, 3, S)
+        out = picked.gather(3, cols[:, None, None, :].expand(size, cut, 3, cut)).permute(0, 2, 1, 3)
         if cut == self.crop:
             return out
         resized = torch.nn.functional.interpolate(

@@ -35,13 +35,23 @@ def split_state(state: dict[str, torch.Tensor], max_bytes: int = MAX_FILE_BYTES)
     return parts
 
 
+def stored_tensor(value: torch.Tensor, half: bool) -> torch.Tensor:
+    """fp32 on the CPU; with ``half`` convolution kernels (4-D) as fp16, the precision an exported
+    weights file gives them, at half the bytes: every gain, bias and entropy-model tensor stays fp32."""
+    value = value.detach()
+    if not value.is_floating_point():
+        return value.cpu()
+    return value.to("cpu", torch.float16 if half and value.dim() == 4 else torch.float32)
+
+
 def save_portable(
-    folder: Path, state: dict[str, torch.Tensor], step: int, history: list, run: dict
+    folder: Path, state: dict[str, torch.Tensor], step: int, history: list, run: dict, half: bool = False
 ) -> list[Path]:
-    """Write ``state`` (float tensors as fp32) as params-NN.pt files plus the manifest; atomic per file."""
+    """Write ``state`` (float tensors as fp32; with ``half`` the convolution kernels as fp16) as
+    params-NN.pt files plus the manifest; atomic per file. Loading casts back to the model's dtype."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu() for k, v in state.items()}
+    state = {k: stored_tensor(v, half) for k, v in state.items()}
     paths = []
     for i, part in enumerate(split_state(state)):
         path = folder / f"params-{i:02d}.pt"
@@ -51,7 +61,13 @@ def save_portable(
     for stale in folder.glob("params-*.pt"):
         if stale not in paths:
             stale.unlink()
-    manifest = {"step": step, "history": history, "run": run, "parts": [p.name for p in paths]}
+    manifest = {
+        "step": step,
+        "history": history,
+        "run": run,
+        "parts": [p.name for p in paths],
+        "kernels": "fp16" if half else "fp32",
+    }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
     return [*paths, folder / MANIFEST]
 
@@ -62,5 +78,6 @@ def load_portable(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     manifest = json.loads((folder / MANIFEST).read_text())
     state: dict[str, torch.Tensor] = {}
     for name in manifest["parts"]:
-        state.update(torch.load(folder / name, map_location="cpu", weights_only=True))
+        part = torch.load(folder / name, map_location="cpu", weights_only=True)
+        state.update({k: v.float() if v.is_floating_point() else v for k, v in part.items()})
     return state, manifest

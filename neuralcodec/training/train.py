@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="also write fp32 parameters split into files < 16 MiB here at every checkpoint (GPU runs)",
     )
+    p.add_argument(
+        "--portable-fp16",
+        action="store_true",
+        help="--portable-out stores convolution kernels as fp16 (half the bytes: both models' "
+        "state fits beside a pack in what a GPU machine carries); gains and entropy models stay fp32",
+    )
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--minutes", type=float, default=math.inf, help="wall-clock budget of this run")
     p.add_argument("--batch-size", type=int, default=8)
@@ -523,7 +529,7 @@ def save_portable_if_asked(
     if args.portable_out:
         run = {**vars(args), "config": model.transforms.config.to_dict()}
         state = ema.averaged_state(model) if ema is not None else model.state_dict()
-        save_portable(args.portable_out, state, step, history, run)
+        save_portable(args.portable_out, state, step, history, run, half=args.portable_fp16)
 
 
 def save_checkpoint(

@@ -47,8 +47,8 @@ def pack(tmp_path, photos):
 
 def test_device_crops_are_windows_of_the_stored_crops_flipped_or_not(pack):
     crops = DeviceCrops(pack, 40, "cpu", seed=2, progress=False)
-    stored = crops.pixels.permute(0, 2, 3, 1).numpy()
-    assert crops.pixels.dtype == torch.uint8 and crops.pixels.shape == (5, 3, 64, 64)
+    stored = crops.pixels.permute(0, 1, 3, 2).numpy()  # (K, S, 3, S) -> (K, S, S, 3)
+    assert crops.pixels.dtype == torch.uint8 and crops.pixels.shape == (5, 64, 3, 64)
     batch = crops.batch_uint8(8)
     assert batch.dtype == torch.uint8 and batch.shape == (8, 3, 40, 40) and batch.device.type == "cpu"
     flipped = 0

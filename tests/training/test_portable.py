@@ -55,3 +55,24 @@ def test_pack_train_resume_and_export(tmp_path, make_image):
     data = neuralcodec.compress(make_image(64, 64), 50, weights)
     assert neuralcodec.decompress(data, model=weights).size == (64, 64)
     assert json.loads((portable / "portable.json").read_text())["run"]["config"]["N"] == 16
+
+
+def test_fp16_portable_halves_the_kernels_and_exports_the_same_kernels(tmp_path):
+    from neuralcodec.models.hyperprior import HyperpriorConfig
+    from neuralcodec.training.model import TrainableHyperprior
+    from neuralcodec.training.portable import save_portable
+
+    torch.manual_seed(0)
+    model = TrainableHyperprior(HyperpriorConfig(N=16, M=24, levels=3), bf16=False)
+    full, half = tmp_path / "full", tmp_path / "half"
+    save_portable(full, model.state_dict(), 1, [], {})
+    save_portable(half, model.state_dict(), 1, [], {}, half=True)
+    stored = torch.load(half / "params-00.pt", weights_only=True)
+    assert {v.dtype for v in stored.values() if v.dim() == 4} == {torch.float16}
+    assert {v.dtype for v in stored.values() if v.dim() != 4 and v.is_floating_point()} == {torch.float32}
+    assert (half / "params-00.pt").stat().st_size < 0.6 * (full / "params-00.pt").stat().st_size
+    (a, _), (b, manifest) = load_portable(full), load_portable(half)
+    assert manifest["kernels"] == "fp16" and all(v.dtype == torch.float32 for v in b.values())
+    for name, value in a.items():  # what an export stores (fp16 kernels) is the same either way
+        same = value.half() if value.dim() == 4 else value
+        assert torch.equal(same, b[name].half() if value.dim() == 4 else b[name]), name
