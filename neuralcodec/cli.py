@@ -440,6 +440,8 @@ def _effort_progress(name: str, effort: int | None, enabled: bool) -> Callable[[
 def cmd_compress(args: argparse.Namespace) -> int:
     if not 0 <= args.quality <= 100:
         raise UsageError(f"-q must be within 0..100, got {args.quality}")
+    if _tree_mode(args):
+        return _cmd_tree(args)
     inputs, output = _split_positionals("compress", args.inputs, args.output)
     outputs = _outputs(inputs, output, ".nc")
     _check_stdio(inputs, outputs)
@@ -519,6 +521,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
     if args.max_pixels is not None and args.max_pixels > MAX_PIXELS:
         raise UsageError(f"--max-pixels can be at most the format's limit, {MAX_PIXELS}")
+    if _tree_mode(args):
+        return _cmd_tree(args)
     inputs, output = _split_positionals("decompress", args.inputs, args.output)
     outputs = _outputs(inputs, output, ".png")
     formats = _image_extensions()
@@ -571,6 +575,68 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         )
 
     return _run_batch(inputs, outputs, args, one)
+
+
+def _tree_mode(args: argparse.Namespace) -> bool:
+    """Whether this is ``-r SRC_DIR -o DST_DIR``; the tree options without -r are a usage error."""
+    if not args.recursive:
+        given = [
+            o for o, v in (("--jobs", args.jobs), ("--engine", args.engine), ("--address", args.address)) if v
+        ]
+        if given:
+            raise UsageError(
+                f"{given[0]} works on whole trees: add -r (ncodec {args.command} -r SRC_DIR -o DST_DIR)"
+            )
+        return False
+    if len(args.inputs) != 1 or args.inputs[0] == STDIO or not Path(args.inputs[0]).is_dir():
+        raise UsageError(f"-r takes one source folder: ncodec {args.command} -r SRC_DIR -o DST_DIR")
+    if args.output is None or args.output == STDIO:
+        raise UsageError(f"-r needs an output folder: ncodec {args.command} -r SRC_DIR -o DST_DIR")
+    if args.address and args.engine != "ray":
+        raise UsageError("--address is for --engine ray")
+    return True
+
+
+def _cmd_tree(args: argparse.Namespace) -> int:
+    """``-r``: the whole tree through neuralcodec.bulk; one summary, failures one line each."""
+    from neuralcodec.bulk import EngineError, TreeLockedError, TreeUsageError, compress_tree, decompress_tree
+
+    options = {
+        "model": args.model,
+        "strip": args.strip,
+        "max_pixels": args.max_pixels,
+        "device": args.device,
+        "threads": args.threads,
+        "jobs": args.jobs,
+        "engine": args.engine or "local",
+        "address": args.address,
+        "force": args.force,
+        "progress": sys.stderr is not None and sys.stderr.isatty(),
+    }
+    try:
+        if args.command == "compress":
+            summary = compress_tree(
+                args.inputs[0],
+                args.output,
+                quality=args.quality,
+                effort=args.effort,
+                target_size=args.size,
+                target_psnr=args.psnr,
+                target_ms_ssim=args.ms_ssim,
+                **options,
+            )
+        else:
+            summary = decompress_tree(args.inputs[0], args.output, **options)
+    except (TreeUsageError, TreeLockedError) as exc:
+        raise UsageError(str(exc)) from None
+    except EngineError as exc:
+        _say(f"ncodec: {exc}")
+        return EXIT_FAILURE
+    head, failures = summary.lines()[:2], summary.lines()[2:]
+    print("\n".join(head), file=sys.stdout, flush=True)
+    for line in failures:
+        _say(f"ncodec: {line}")
+    return summary.exit_code
 
 
 class _CheckedFile(io.BufferedRandom):
@@ -668,6 +734,26 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF metadata")
         sp.add_argument(
             "--keep-going", action="store_true", help="continue after a failed file; exit non-zero"
+        )
+        tree = sp.add_argument_group("whole trees (-r)")
+        tree.add_argument(
+            "-r",
+            "--recursive",
+            action="store_true",
+            help="IN is a folder: mirror its tree into -o DIR, resumably (a manifest in DIR records "
+            "finished files; a rerun does only the rest)",
+        )
+        tree.add_argument(
+            "--jobs",
+            type=_positive_int,
+            metavar="N",
+            help="-r: worker processes (default 1; ray: the cluster's)",
+        )
+        tree.add_argument(
+            "--engine", choices=["local", "ray"], default=None, help="-r: where to run (default local)"
+        )
+        tree.add_argument(
+            "--address", metavar="ADDR", help="-r --engine ray: the cluster to join (ray start's)"
         )
 
     c = sub.add_parser(
