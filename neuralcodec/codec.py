@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +23,8 @@ from neuralcodec.container import MAX_BAND_ROWS, band_count
 from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
+from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.tiling import Reader, run_tiled, tensor_reader
-from neuralcodec.zoo import LoadedModel
 
 TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single tile)
 PIXEL_HALO = 64  # context around a g_a tile; covers g_a's 61-pixel receptive field
@@ -240,27 +239,17 @@ def _dequantize(symbols: np.ndarray, means: Tensor) -> Tensor:
 
 
 def encode_batch(
-    model: LoadedModel,
-    x: Tensor | np.ndarray,
-    quality: float,
-    device="auto",
-    effort: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-    gray_output: bool = False,
+    model: LoadedModel, x: Tensor | np.ndarray, quality: float, device="auto"
 ) -> list[LatentStreams]:
-    """Encode same-sized images: floats (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
-
-    ``effort`` > 0 refines the latents of these images (neuralcodec.refine) before coding;
-    ``progress(done, total)`` is called as refinement proceeds; ``gray_output``: the files
-    will be decoded to grayscale, so refinement measures distortion there.
-    """
+    """Single-pass encode of same-sized images: floats (B, 3, H, W) in [0, 1] or uint8
+    (B, H, W, 3). (Encoding at an effort is the architecture's ``encode``:
+    neuralcodec.models.mean_scale.)"""
     y, z = analyse(model, x, quality, device)
-    if effort:
-        from neuralcodec.refine import refine_latents
+    return encode_latents_batch(model, y, z)
 
-        y, z = refine_latents(
-            model, x, y, z, quality, effort, device, progress=progress, gray_output=gray_output
-        )
+
+def encode_latents_batch(model: LoadedModel, y: Tensor, z: Tensor) -> list[LatentStreams]:
+    """Entropy-code each image of a batch of latents (B, M, ...), (B, N, ...)."""
     return [encode_latents(model, y[i : i + 1], z[i : i + 1]) for i in range(y.shape[0])]
 
 

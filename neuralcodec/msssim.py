@@ -11,11 +11,13 @@ handles a dimension shorter than the window at any scale: that dimension is not 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralcodec.metrics import K1, K2, WINDOW_SIGMA, WINDOW_SIZE
+from neuralcodec.errors import InvalidInputError
+from neuralcodec.metrics import K1, K2, MS_SSIM_MIN_SIDE, WINDOW_SIGMA, WINDOW_SIZE, check_pair
 from neuralcodec.metrics import MS_SSIM_WEIGHTS as WEIGHTS
 
 
@@ -90,3 +92,25 @@ def ms_ssim_of_maps(maps: list[Tensor]) -> Tensor:
     stacked = torch.stack(terms, dim=0)  # (levels, B, C)
     weights = maps[0].new_tensor(WEIGHTS)
     return torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean(1)
+
+
+def ms_ssim_images(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM of two (H, W, 3) uint8 RGB images, data range 255 (see the module docstring).
+
+    Computed by :func:`ms_ssim` (the differentiable implementation refinement uses), one
+    channel at a time to keep the float32 temporaries small. Images whose smaller side is
+    below MS_SSIM_MIN_SIDE (161) have no 5-scale MS-SSIM: that is an InvalidInputError.
+    """
+    check_pair(a, b)
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        raise InvalidInputError(
+            f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} pixels per side, "
+            f"got {a.shape[1]}x{a.shape[0]}"
+        )
+    per_channel = []
+    with torch.no_grad():
+        for c in range(3):
+            x = torch.from_numpy(np.ascontiguousarray(a[:, :, c])).float()[None, None]
+            y = torch.from_numpy(np.ascontiguousarray(b[:, :, c])).float()[None, None]
+            per_channel.append(float(ms_ssim(x, y, data_range=255.0)))
+    return sum(per_channel) / 3

@@ -37,8 +37,8 @@ import numpy as np
 from neuralcodec.errors import NeuralCodecError
 
 if TYPE_CHECKING:
-    from neuralcodec.api import CompressStats, ImageSource
-    from neuralcodec.zoo import LoadedModel
+    from neuralcodec.coding import CompressStats, ImageSource
+    from neuralcodec.models.loaded import LoadedModel
 
 QUALITY_STEP = 0.01  # qualities are searched on this grid (what -v prints)
 MAX_PASSES = 12
@@ -231,7 +231,7 @@ def compress_to_target(
     ``on_pass(quality, file_bytes, value)`` is called after every encoder pass; ``progress`` is
     handed to the encoder (slow effort levels).
     """
-    from neuralcodec.api import check_effort, compress_with_stats, decompress, default_effort, loaded_model
+    from neuralcodec.coding import check_effort, compress_with_stats, decompress, default_effort, loaded_model
     from neuralcodec.image_modes import PreparedImage, prepare
     from neuralcodec.zoo import DEFAULT_MODEL
 
@@ -268,11 +268,12 @@ def compress_to_target(
             if kind == "size":
                 value = float(len(data))
             else:
-                from neuralcodec import metrics
+                from neuralcodec.metrics import psnr
+                from neuralcodec.msssim import ms_ssim_images
 
                 decoded = decompress(data, device, model, strip=True, max_pixels=None)
                 rgb = np.asarray(decoded.convert("RGB"))
-                measure = metrics.psnr if kind == "psnr" else metrics.ms_ssim
+                measure = psnr if kind == "psnr" else ms_ssim_images
                 value = measure(prepared.rgb, rgb)
             cache[q] = found = _Pass(q, data, stats, value, _scaled(kind, value))
             if on_pass is not None:

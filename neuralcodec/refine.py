@@ -60,9 +60,9 @@ from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
 from neuralcodec.greedy_rounding import greedy_settings, greedy_steps, latent_coverage
 from neuralcodec.local_acceptance import distortion_change_per_position
+from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.msssim import ms_ssim, ms_ssim_maps, ms_ssim_of_maps
 from neuralcodec.rate import ZTableRate, gaussian_rate
-from neuralcodec.zoo import LoadedModel
 
 SEED = 0x5EED_C0DE
 # Raised whenever refinement makes other bytes from the same schedule and settings, so that

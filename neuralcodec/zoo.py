@@ -6,22 +6,16 @@ inference needs neither CompressAI nor pickle of arbitrary objects.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
-import threading
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from neuralcodec.container import MODEL_NAME
-from neuralcodec.entropy_models import TableSet
 from neuralcodec.errors import InvalidModelError, ModelNotFoundError
-from neuralcodec.exact import ExactHyperSynthesis
-from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
+from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -30,42 +24,6 @@ DEFAULT_MODEL = "msssim"
 WEIGHTS_FORMAT = 2  # what export writes; 2 added the z offsets (ẑ on a grid centred on the z medians)
 READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
 Z_OFFSET_BITS = 8  # z offsets are stored as integers in units of 2^-8
-
-
-@dataclass
-class LoadedModel:
-    """Everything the codec needs from one weights file."""
-
-    name: str
-    digest: bytes  # the decoder's identity (see decoder_digest): written into every stream
-    config: HyperpriorConfig
-    transforms: HyperpriorTransforms
-    hyper_synthesis: ExactHyperSynthesis
-    z_tables: TableSet
-    y_tables: TableSet
-    scale_table: np.ndarray
-    z_offsets: np.ndarray  # float64 (N,): ẑ = z symbol + offset of its channel (docs/FORMAT.md)
-    meta: dict
-    architecture: str = DEFAULT_ARCHITECTURE  # the registry entry that codes with this model
-    _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def transforms_on(self, device: torch.device) -> HyperpriorTransforms:
-        """The transforms on ``device``: the CPU original, or a cached copy per other device.
-
-        The shared CPU copy is never moved, so threads using different devices never see
-        each other's moves.
-        The copy is made outside inference mode even when the caller is inside it, so that
-        refinement (effort > 0) can differentiate through it.
-        """
-        if device.type == "cpu":
-            return self.transforms
-        with self._lock:
-            key = str(device)
-            if key not in self._on_device:
-                with torch.inference_mode(False):
-                    self._on_device[key] = copy.deepcopy(self.transforms).to(device)
-            return self._on_device[key]
 
 
 def available_models() -> list[str]:
@@ -175,14 +133,3 @@ def find_decoder(name: str, digest: bytes) -> LoadedModel | None:
         if path.is_file():
             return load_model(path)
     return None
-
-
-def load_transforms(transforms: HyperpriorTransforms, weights: dict, hyper: ExactHyperSynthesis) -> None:
-    """Fill float transforms from exported weights; h_s comes from its integer form."""
-    state = {k: v.float() for k, v in weights.items()}
-    convs = [m for m in transforms.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    for module, (w, b) in zip(convs, hyper.to_float_module_weights()):
-        prefix = next(n for n, m in transforms.named_modules() if m is module)
-        state[f"{prefix}.weight"] = w.float()
-        state[f"{prefix}.bias"] = b.float()
-    transforms.load_state_dict(state)

@@ -450,16 +450,16 @@ def test_help_info_version_and_argument_errors_do_not_import_torch(png, tiny_mod
 def test_keep_going_reports_value_errors_and_every_other_failure(
     tmp_path, png, tiny_model, capsys, monkeypatch
 ):
-    import neuralcodec.api as api
+    import neuralcodec.coding as coding
 
-    real_prepare = api.prepare
+    real_prepare = coding.prepare
 
     def prepare(source, keep_metadata=True):
         if Path(str(source)).name == "valueerror.png":
             raise ValueError("conversion from La to L not supported")
         return real_prepare(source, keep_metadata)
 
-    monkeypatch.setattr(api, "prepare", prepare)
+    monkeypatch.setattr(coding, "prepare", prepare)
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     odd = tmp_path / "valueerror.png"

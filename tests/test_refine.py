@@ -9,6 +9,7 @@ import torch
 import neuralcodec
 from neuralcodec import codec, refine
 from neuralcodec.entropy_models import table_bits
+from neuralcodec.models import mean_scale
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
 from neuralcodec.zoo import load_model
@@ -33,7 +34,7 @@ def objective(model, img: np.ndarray, streams: codec.LatentStreams, quality: flo
 
 
 def encode(model, img: np.ndarray, effort: int, quality: float = QUALITY) -> codec.LatentStreams:
-    return codec.encode_batch(model, img[None], quality, "cpu", effort=effort)[0]
+    return mean_scale.encode(model, img[None], quality, "cpu", effort=effort)[0]
 
 
 def test_refined_latents_are_what_the_unchanged_decoder_rebuilds(tiny_models, image):
@@ -199,7 +200,7 @@ def test_keeping_a_round_only_where_it_helped_is_never_worse_than_the_whole_roun
 def test_batches_refine_each_image_as_if_alone(tiny_model, make_image):
     model = load_model(tiny_model)
     a, b = make_image(64, 64, seed=4), make_image(64, 64, seed=5)
-    together = codec.encode_batch(model, np.stack([a, b]), QUALITY, "cpu", effort=1)
+    together = mean_scale.encode(model, np.stack([a, b]), QUALITY, "cpu", effort=1)
     assert [(s.z, s.y) for s in together] == [(s.z, s.y) for s in (encode(model, a, 1), encode(model, b, 1))]
 
 

@@ -30,7 +30,7 @@ def test_a_new_architecture_plugs_in_without_touching_the_api(tmp_path, tiny_mod
 
     def encode(model, x, quality, device="auto", effort=0, progress=None, gray_output=False):
         calls.append("encode")
-        return codec.encode_batch(model, x, quality, device, effort=effort, progress=progress)
+        return mean_scale.encode(model, x, quality, device, effort=effort, progress=progress)
 
     def decode(model, streams, quality, height, width, device="auto", band_rows=16):
         calls.append("decode")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, Architecture, register
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, Architecture
 
 
 def z_offsets(state: dict, tables, channels: int, name: str = "weights file") -> tuple[np.ndarray, int]:
@@ -34,7 +34,7 @@ def load(state: dict, name: str, digest: bytes):
     from neuralcodec.entropy_models import TableSet
     from neuralcodec.exact import ExactHyperSynthesis
     from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
-    from neuralcodec.zoo import LoadedModel, load_transforms
+    from neuralcodec.models.loaded import LoadedModel, load_transforms
 
     config = HyperpriorConfig(**state["config"])
     transforms = HyperpriorTransforms(config)
@@ -61,11 +61,17 @@ def load(state: dict, name: str, digest: bytes):
 def encode(
     model, x, quality: float, device="auto", effort: int = 0, progress=None, gray_output: bool = False
 ) -> list:
-    from neuralcodec import codec
+    """Analysis, then (``effort`` > 0) latent refinement of these images (neuralcodec.refine:
+    ``progress(done, total)`` as it proceeds; ``gray_output``: distortion measured on the
+    grayscale image the files decode to), then entropy coding."""
+    from neuralcodec import codec, refine
 
-    return codec.encode_batch(
-        model, x, quality, device, effort=effort, progress=progress, gray_output=gray_output
-    )
+    y, z = codec.analyse(model, x, quality, device)
+    if effort:
+        y, z = refine.refine_latents(
+            model, x, y, z, quality, effort, device, progress=progress, gray_output=gray_output
+        )
+    return codec.encode_latents_batch(model, y, z)
 
 
 def decode(model, streams: list, quality: float, height: int, width: int, device="auto", band_rows: int = 16):
@@ -74,4 +80,4 @@ def decode(model, streams: list, quality: float, height: int, width: int, device
     return codec.decode_batch(model, streams, quality, height, width, device, band_rows)
 
 
-ARCHITECTURE = register(Architecture(DEFAULT_ARCHITECTURE, load=load, encode=encode, decode=decode))
+ARCHITECTURE = Architecture(DEFAULT_ARCHITECTURE, load=load, encode=encode, decode=decode)

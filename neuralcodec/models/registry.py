@@ -8,34 +8,10 @@ are mean-scale hyperpriors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from neuralcodec.errors import ModelNotFoundError
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, Architecture
 
-DEFAULT_ARCHITECTURE = "mean-scale-hyperprior"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What the codec needs from an architecture.
-
-    ``load(state, name, digest)`` builds the loaded model from a weights file's tensors;
-    ``encode(model, x, quality, device, effort=, progress=, gray_output=)`` turns a batch of
-    same-sized images into one set of entropy-coded streams each (``.z``, ``.y``: the
-    container's Z and Y sections; ``gray_output``: the files will be decoded to grayscale, the
-    rounded mean of the decoded channels, which an encoder that optimises may measure);
-    ``decode(model, streams, quality, height, width, device, band_rows)`` turns them back into
-    a uint8 (B, 3, H, W) batch. Decoding must rebuild exactly the latents the encoder coded, on
-    any machine.
-    """
-
-    name: str
-    load: Callable[..., Any]
-    encode: Callable[..., list]
-    decode: Callable[..., Any]
-
+__all__ = ["DEFAULT_ARCHITECTURE", "Architecture", "get_architecture", "register", "registered_architectures"]
 
 _ARCHITECTURES: dict[str, Architecture] = {}
 
@@ -64,5 +40,7 @@ def registered_architectures() -> list[str]:
 
 
 def _load_builtin() -> None:
-    """Import the architectures that ship with neuralcodec (they register themselves)."""
-    import neuralcodec.models.mean_scale  # noqa: F401
+    """Register the architectures that ship with neuralcodec (on first use: they load torch)."""
+    from neuralcodec.models import mean_scale
+
+    register(mean_scale.ARCHITECTURE)

@@ -22,11 +22,12 @@ import torch
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
 from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
-from neuralcodec.models.registry import DEFAULT_ARCHITECTURE
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
+from neuralcodec.models.loaded import load_transforms
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable
-from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, decoder_digest, decoder_file_name, load_transforms
+from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, decoder_digest, decoder_file_name
 
 Z_TAIL_MARGIN = 2  # extra integer bins beyond the learned tail quantiles
 

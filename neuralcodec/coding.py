@@ -1,0 +1,243 @@
+"""One image <-> one ``.nc`` file at a given quality and effort: the model a file needs, its
+sections and header, the decoded image in the recorded mode. neuralcodec.api is the public
+face of this module (and adds rate control's targets to ``compress``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralcodec import codec, refine
+from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
+from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
+from neuralcodec.errors import (
+    InvalidInputError,
+    InvalidModelError,
+    ModelMismatchError,
+    NeuralCodecError,
+    one_line,
+)
+from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
+from neuralcodec.models.loaded import LoadedModel
+from neuralcodec.models.registry import get_architecture
+from neuralcodec.zoo import (
+    DEFAULT_MODEL,
+    WEIGHTS_PATH_VARIABLE,
+    available_models,
+    decoder_file_name,
+    find_decoder,
+    load_model,
+    weights_search_path,
+)
+
+DEFAULT_QUALITY = 75.0
+# Decoding refuses images above this many pixels unless asked (``max_pixels=``,
+# ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
+# decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
+ImageSource = Image.Image | str | Path | np.ndarray
+
+
+@dataclass
+class CompressStats:
+    """What ``ncodec compress -v`` reports."""
+
+    width: int
+    height: int
+    file_bytes: int
+    estimated_bits: float
+    actual_bits: int
+    notes: list[str]
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bytes * 8 / (self.width * self.height)
+
+
+def _check_quality(quality: float) -> float:
+    q = float(quality)
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"quality must be within 0..100, got {quality}")
+    return q
+
+
+def default_effort(width: int, height: int, metric: str = "mse") -> int:
+    """The effort of an image when none is asked for.
+
+    ``DEFAULT_EFFORTS[metric]`` (neuralcodec.effort_levels: 2 for ``mse`` models, 1 for
+    ``ms-ssim`` ones, 0 for a metric not listed) when the image refines in one window (at most
+    ``refine.SINGLE_WINDOW_PIXELS``, 1 Mpx, once padded to the latent grid), else 0. The levels
+    were chosen as the best BD-rate whose encode stays within about 3 s per Kodak image
+    (768 x 512) on two threads of a 2-core CPU; larger images, which would refine tile by tile
+    (``refine.TileGeometry``) for many seconds per megapixel, get the single-pass encoder unless
+    an effort is asked for. Depends only on the size and the metric, so the same image and
+    model always get the same effort. Measured payoff on Kodak: 5.2 % (``mse``) and 2.8 %
+    (``ms-ssim``) smaller files than effort 0 at equal quality (benchmarks/results/kodak/effort.md).
+    """
+    if not refine.refines_in_one_window(height, width):
+        return 0
+    return DEFAULT_EFFORTS.get(metric, 0)
+
+
+def check_effort(effort: int | None) -> int | None:
+    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder), or None: the image's
+    default (:func:`default_effort`)."""
+    if effort is None:
+        return None
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)):
+        raise ValueError(f"effort must be an integer 0..{MAX_EFFORT}, got {effort!r}")
+    if not 0 <= effort <= MAX_EFFORT:
+        raise ValueError(f"effort must be within 0..{MAX_EFFORT}, got {effort}")
+    return int(effort)
+
+
+def compress_with_stats(
+    image: ImageSource,
+    quality: float = DEFAULT_QUALITY,
+    model: str | Path | LoadedModel = DEFAULT_MODEL,
+    device: str = "auto",
+    keep_metadata: bool = True,
+    effort: int | None = DEFAULT_EFFORT,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[bytes, CompressStats]:
+    """Compress one image; also return sizes and the model's own rate estimate.
+
+    ``model``: a shipped model's name, a weights file, or a model loaded already
+    (``zoo.load_model``, ``zoo.model_from_state``).
+
+    ``effort`` 0 is the single-pass encoder; higher levels refine the latents of this image
+    (slower, smaller files at the same quality; the decoder is the same); None, the default,
+    picks :func:`default_effort` for the image and model (up to about a megapixel 2 for ``mse``
+    models, 1 for ``ms-ssim`` ones; else 0);
+    ``progress(done, total)`` is called while it runs.
+    """
+    q = _check_quality(quality)
+    effort = check_effort(effort)
+    loaded = loaded_model(model)
+    prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
+    h, w = prepared.rgb.shape[:2]
+    effort = default_effort(w, h, loaded.config.metric) if effort is None else effort
+    architecture = get_architecture(loaded.architecture)
+    gray = prepared.mode in (ColorMode.L, ColorMode.LA)
+    streams = architecture.encode(
+        loaded, prepared.rgb[None], q, device, effort=effort, progress=progress, gray_output=gray
+    )[0]
+    sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
+    if prepared.alpha is not None:
+        sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
+    if prepared.icc:
+        sections.append((SectionType.ICC, prepared.icc))
+    if prepared.exif:
+        sections.append((SectionType.EXIF, prepared.exif))
+    if prepared.notes:
+        sections.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
+    header = Header(loaded.name, loaded.digest, w, h, prepared.mode, q, codec.BAND_ROWS)
+    data = pack(Container(header, sections))
+    stats = CompressStats(w, h, len(data), streams.estimated_bits, streams.actual_bits, prepared.notes)
+    return data, stats
+
+
+def loaded_model(model: str | Path | LoadedModel) -> LoadedModel:
+    """A shipped model's name or a weights file, loaded (cached); a loaded model as it is.
+    Raises InvalidModelError with a one-line message for a file that does not load."""
+    return _load(load_model, model)
+
+
+def _load(load: Callable[[str | Path], LoadedModel], model: str | Path | LoadedModel) -> LoadedModel:
+    """``load(model)``, or ``model`` itself when it is loaded already; a weights file that does not
+    load (damaged, truncated, not a neuralcodec model) raises InvalidModelError with a one-line
+    message instead of torch's or pickle's own."""
+    if isinstance(model, LoadedModel):
+        return model
+    try:
+        return load(model)
+    except (NeuralCodecError, MemoryError):
+        raise
+    except Exception as exc:
+        text = one_line(exc)
+        reason = type(exc).__name__ + (f": {text}" if text and len(text) <= 80 else "")
+        raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
+
+
+def model_for(header: Header, model: str | Path | LoadedModel | None = None) -> LoadedModel:
+    """The loaded model a stream needs, or a clear error naming it.
+
+    Without ``model``: the shipped model the header names when its decoder digest matches,
+    else that decoder's weights file from the weights search path (zoo.find_decoder), so
+    files written before a decoder was retrained still decode once its weights are there.
+    """
+    name, digest = header.model_name, header.model_digest
+    if model is not None:  # the caller's choice: an unknown or damaged one is reported as such
+        loaded = loaded_model(model)
+    else:
+        loaded = _load(lambda n: find_decoder(n, digest), name)
+        if loaded is None:
+            installed = (
+                f"installed {name!r} has decoder {load_model(name).digest.hex()}"
+                if name in available_models()
+                else f"{name!r} is not installed"
+            )
+            folders = os.pathsep.join(str(p) for p in weights_search_path()) or "(none)"
+            raise ModelMismatchError(
+                f"file needs model {name!r} with decoder {digest.hex()}; {installed}: put that decoder's "
+                f"weights file {decoder_file_name(name, digest)} into {folders} "
+                f"(${WEIGHTS_PATH_VARIABLE}), or name it with --model"
+            )
+    if loaded.digest != digest:
+        raise ModelMismatchError(
+            f"file was made with model {name!r} decoder {digest.hex()}; "
+            f"the weights given ({loaded.name!r}) have decoder {loaded.digest.hex()}"
+        )
+    return loaded
+
+
+def read_header(data: bytes) -> Container:
+    """Parse and validate a stream without decoding it (``ncodec info``)."""
+    return unpack(bytes(data))
+
+
+def check_pixel_limit(width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse images above ``max_pixels`` (None: only the format's own limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidInputError(
+            f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels} "
+            "(raise it with --max-pixels / max_pixels= if you trust this file)"
+        )
+
+
+def decompress(
+    data: bytes,
+    device: str = "auto",
+    model: str | Path | LoadedModel | None = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded).
+
+    Images above ``max_pixels`` are refused before anything is decoded (None: up to the
+    format's maximum).
+    """
+    container = unpack(bytes(data))
+    h = container.header
+    check_pixel_limit(h.width, h.height, max_pixels)
+    loaded = model_for(h, model)
+    # unpack() has checked the layout: one Z, one Y per band, ALPHA exactly when the mode has one.
+    streams = codec.LatentStreams(z=container.section(SectionType.Z)[0], y=container.section(SectionType.Y))
+    decode = get_architecture(loaded.architecture).decode
+    pixels = decode(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
+    rgb = pixels[0].permute(1, 2, 0).numpy()
+    alpha = None
+    if h.mode in (ColorMode.RGBA, ColorMode.LA):
+        alpha = unpack_alpha(container.section(SectionType.ALPHA)[0], h.width, h.height)
+    image = finish(rgb, h.mode, alpha)
+    if not strip:
+        for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):
+            found = container.section(kind)
+            if found:
+                image.info[key] = found[0]
+    return image

@@ -1,0 +1,30 @@
+"""What the codec needs from a model architecture (the registry maps names to these)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Weights files written before architectures were named are mean-scale hyperpriors.
+DEFAULT_ARCHITECTURE = "mean-scale-hyperprior"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What the codec needs from an architecture.
+
+    ``load(state, name, digest)`` builds the loaded model from a weights file's tensors;
+    ``encode(model, x, quality, device, effort=, progress=, gray_output=)`` turns a batch of
+    same-sized images into one set of entropy-coded streams each (``.z``, ``.y``: the
+    container's Z and Y sections; ``gray_output``: the files will be decoded to grayscale, the
+    rounded mean of the decoded channels, which an encoder that optimises may measure);
+    ``decode(model, streams, quality, height, width, device, band_rows)`` turns them back into
+    a uint8 (B, 3, H, W) batch. Decoding must rebuild exactly the latents the encoder coded, on
+    any machine.
+    """
+
+    name: str
+    load: Callable[..., Any]
+    encode: Callable[..., list]
+    decode: Callable[..., Any]
