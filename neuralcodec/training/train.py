@@ -212,6 +212,7 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "lambda": list(lambda_range(args)),
         "metric": args.metric,
         "data": str(args.data),
+        "seed": args.seed,
         **({"ema_decay": args.ema_decay} if args.ema_decay else {}),
         **({"crops": args.crops} if args.crops != "host" else {}),
         **({"rescale": args.rescale} if args.rescale != 1.0 else {}),
