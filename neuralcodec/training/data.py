@@ -4,13 +4,15 @@ The training folders are small (~1.5k images, ~1 GB decoded), so decoding every 
 and cropping from RAM keeps two CPU cores busy with the model instead of with libjpeg.
 
 A *pack* (``.npz``) is a compact subset for a remote GPU machine, which gets only what
-travels with the checkout: random crops of the training photos, each stored as JPEG bytes
-(``data``: all bytes concatenated, ``offsets``: where each crop starts, plus the end).
+travels with the checkout: random crops of the training photos, each stored as JPEG (or WebP, PNG) bytes
+(``data``: all bytes concatenated, ``offsets``: where each crop starts, plus the end; ``meta``:
+how it was made, JSON).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -34,30 +36,84 @@ def check_training_folder(folder: Path) -> None:
         raise ValueError(f"{folder} is an evaluation set; refusing to train on it")
 
 
+PACK_FORMATS = {  # Pillow format and options of a stored crop; lossy WebP is always 4:2:0
+    "jpeg": lambda q: ("JPEG", {"quality": q, "subsampling": 0}),
+    "webp": lambda q: ("WEBP", {"quality": q, "method": 6}),
+    "png": lambda q: ("PNG", {}),
+}
+
+
+def encode_crop(arr: np.ndarray, fmt: str = "jpeg", quality: int = 93) -> bytes:
+    """One stored crop's bytes (JPEG 4:4:4, WebP or PNG)."""
+    name, options = PACK_FORMATS[fmt](quality)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=name, **options)
+    return buf.getvalue()
+
+
+def psnr_u8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 arrays (inf when equal)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
 def write_pack(
-    folder: Path, out: Path, count: int, size: int, quality: int = 93, seed: int = 0, progress: bool = True
+    folder: Path,
+    out: Path,
+    count: int,
+    size: int,
+    quality: int = 93,
+    seed: int = 0,
+    progress: bool = True,
+    fmt: str = "jpeg",
+    scales: tuple[float, ...] = (1.0,),
+    psnrs: list[float] | None = None,
 ) -> int:
-    """Write ``count`` random ``size``² crops of the photos in ``folder`` as a pack; returns its bytes."""
+    """Write ``count`` random ``size``² crops of the photos in ``folder`` as a pack; returns its bytes.
+
+    Each crop is cut from its photo resized by a scale drawn from ``scales`` (Lanczos; 0.5 shows
+    four times the scene per crop and averages the source's own noise and JPEG artefacts away),
+    and stored as ``fmt`` at ``quality``. ``psnrs``, when given, receives each stored crop's PSNR
+    against the crop before storage.
+    """
     check_training_folder(folder)
     paths = list_images(folder)
     rng = np.random.default_rng(seed)
     chunks, offsets = [], [0]
     for _ in tqdm(range(count), desc="packing crops", disable=not progress, unit="crop"):
         while True:
+            scale = float(scales[rng.integers(len(scales))])
             with Image.open(paths[rng.integers(len(paths))]) as im:
+                im = im.convert("RGB")
+                if scale != 1.0:
+                    im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
                 if min(im.size) >= size:
-                    arr = np.asarray(im.convert("RGB"))
+                    arr = np.asarray(im)
                     break
         top, left = rng.integers(arr.shape[0] - size + 1), rng.integers(arr.shape[1] - size + 1)
-        buf = io.BytesIO()
-        Image.fromarray(arr[top : top + size, left : left + size]).save(
-            buf, format="JPEG", quality=quality, subsampling=0
-        )
-        chunks.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
+        crop = np.ascontiguousarray(arr[top : top + size, left : left + size])
+        stored = encode_crop(crop, fmt, quality)
+        if psnrs is not None:
+            with Image.open(io.BytesIO(stored)) as im:
+                psnrs.append(psnr_u8(crop, np.asarray(im.convert("RGB"))))
+        chunks.append(np.frombuffer(stored, dtype=np.uint8))
         offsets.append(offsets[-1] + len(chunks[-1]))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, data=np.concatenate(chunks), offsets=np.array(offsets, dtype=np.int64))
+    meta = {
+        "count": count,
+        "size": size,
+        "format": fmt,
+        "quality": quality,
+        "scales": list(scales),
+        "seed": seed,
+    }
+    np.savez(
+        tmp,
+        data=np.concatenate(chunks),
+        offsets=np.array(offsets, dtype=np.int64),
+        meta=np.array(json.dumps(meta)),
+    )
     os.replace(tmp, out)
     return out.stat().st_size
 

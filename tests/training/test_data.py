@@ -1,12 +1,14 @@
 """Training crops: the uint8 batches that travel to a GPU are exactly the float batches; crops cut
 on the training device come from the pack, flipped or not, repeatably."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from neuralcodec.training.data import DeviceCrops, InMemoryCrops, to_unit_float, write_pack
+from neuralcodec.training.data import DeviceCrops, InMemoryCrops, read_pack, to_unit_float, write_pack
 
 
 @pytest.fixture
@@ -87,3 +89,27 @@ def test_rescaled_device_crops_keep_the_crop_size_and_the_pixel_range(pack):
 def test_device_crops_of_a_folder_hold_one_crop_per_photo(photos):
     crops = DeviceCrops(photos, 48, seed=0, progress=False)
     assert len(crops) == 2 and crops.side == 80  # the shortest side of the photos
+
+
+@pytest.mark.parametrize("fmt, lossless", [("jpeg", False), ("webp", False), ("png", True)])
+def test_packs_store_crops_at_several_scales_and_report_their_fidelity(photos, tmp_path, fmt, lossless):
+    psnrs: list[float] = []
+    pack = tmp_path / f"{fmt}.npz"
+    write_pack(
+        photos,
+        pack,
+        count=6,
+        size=40,
+        quality=95,
+        seed=3,
+        progress=False,
+        fmt=fmt,
+        scales=(1.0, 0.5),
+        psnrs=psnrs,
+    )
+    crops = read_pack(pack)
+    assert len(crops) == len(psnrs) == 6 and all(c.shape == (40, 40, 3) for c in crops)
+    assert all(np.isinf(p) for p in psnrs) if lossless else all(15 < p < 80 for p in psnrs)
+    with np.load(pack) as stored:
+        meta = json.loads(str(stored["meta"]))
+    assert meta["format"] == fmt and meta["scales"] == [1.0, 0.5] and meta["seed"] == 3
