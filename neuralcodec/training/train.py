@@ -32,6 +32,7 @@ from neuralcodec.training.data import DeviceCrops, InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve, load_eval_images
 from neuralcodec.training.export import load_exported
+from neuralcodec.training.levels import extend_state, extended_config, init_config
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.training.step import Optimisers, training_step
@@ -89,6 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--levels", type=int, default=6)
     p.add_argument("--lambda-min", type=float, help="λ of quality 0 (default: per metric)")
     p.add_argument("--lambda-max", type=float, help="λ of quality 100 (default: per metric)")
+    p.add_argument(
+        "--extend-levels",
+        type=int,
+        default=0,
+        metavar="K",
+        help="start from --init's model with K more gain levels above its top at the same λ spacing "
+        "(gains extrapolated; sizes and λ range come from --init, overriding --N/--M/--levels/--lambda-*)",
+    )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument(
@@ -210,6 +219,7 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         "warmup": args.warmup,
         "decay_start": args.decay_start,
         "lambda": list(lambda_range(args)),
+        "levels": args.levels,
         "metric": args.metric,
         "data": str(args.data),
         "seed": args.seed,
@@ -289,6 +299,34 @@ def also_args(args: argparse.Namespace, argv: list[str] | None) -> argparse.Name
     return second
 
 
+def extend_args(args: argparse.Namespace) -> None:
+    """--extend-levels K: the sizes and λ range of --init's model with K levels above its top
+    (``neuralcodec.training.levels``); a resumed checkpoint has them too."""
+    if not args.init:
+        raise SystemExit("--extend-levels needs --init: the model whose levels it extends")
+    base = init_config(args.init)
+    if base.metric != args.metric:
+        raise SystemExit(f"--extend-levels: --init is a {base.metric} model, not {args.metric}")
+    grown = extended_config(base, args.extend_levels)
+    args.N, args.M, args.levels = grown.N, grown.M, grown.levels
+    args.lambda_min, args.lambda_max = grown.lambda_min, grown.lambda_max
+
+
+def load_init(model: TrainableHyperprior, path: Path, extra_levels: int = 0) -> list[dict]:
+    """Fill ``model`` from exported weights or a portable folder; returns their training history.
+    With ``extra_levels`` the init has that many levels fewer: its gains are extrapolated."""
+    if extra_levels:
+        base = TrainableHyperprior(init_config(path), bf16=False)
+        history = load_init(base, path)
+        model.load_state_dict(extend_state(base.state_dict(), extra_levels))
+        return history
+    if is_portable(path):
+        state, manifest = load_portable(path)
+        model.load_state_dict(state)
+        return manifest["history"]
+    return load_exported(model, path)
+
+
 class Trainer:
     """One model's training state: parameters, optimisers, EMA, schedule, log and checkpoints.
 
@@ -299,6 +337,8 @@ class Trainer:
         self.args, self.device, self.rank, self.world_size = args, device, rank, world_size
         self.run_dir = args.runs_dir / args.name
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if args.extend_levels:
+            extend_args(args)
         model = self.model = build_model(args, device)
         main_params, aux_params = split_parameters(model, args.train_only)
         self.optimizer = make_optimizer(main_params, args.lr, args.fused_adam)
@@ -319,14 +359,11 @@ class Trainer:
             self.history = ckpt.get("history", [])
             ema_state = ckpt.get("ema")
             say(f"resumed {self.ckpt_path} at step {self.step}")
-        elif args.init and is_portable(args.init):
-            state, manifest = load_portable(args.init)
-            model.load_state_dict(state)
-            self.history = manifest["history"]
-            say(f"initialised from portable parameters {args.init} ({manifest['step']} steps)")
         elif args.init:
-            self.history = load_exported(model, args.init)
-            say(f"initialised from exported weights {args.init}")
+            self.history = load_init(model, args.init, args.extend_levels)
+            kind = "portable parameters" if is_portable(args.init) else "exported weights"
+            grown = f", {args.extend_levels} levels added above its top" if args.extend_levels else ""
+            say(f"initialised from {kind} {args.init} ({sum(s['steps'] for s in self.history)} steps{grown})")
         names = main_parameter_names(model, args.train_only)
         self.ema = ParameterEMA(model, args.ema_decay, names) if args.ema_decay else None
         if self.ema is not None and ema_state is not None:
