@@ -16,11 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-WEIGHT_BITS = 14  # |w_int| < 2^14
-ACTIVATION_BITS = 20
-ACTIVATION_MAX = 2**ACTIVATION_BITS - 1  # activations are clamped to [0, 2^20)
-# Worst case |acc| < 2^14 * 2^20 * (kernel taps) must stay below 2^53.
-MAX_TAPS = 2 ** (53 - WEIGHT_BITS - ACTIVATION_BITS - 1)
+from neuralcodec.exact_numpy import ACTIVATION_BITS, ACTIVATION_MAX, MAX_TAPS, WEIGHT_BITS
+
+__all__ = [
+    "ACTIVATION_BITS",
+    "ACTIVATION_MAX",
+    "MAX_TAPS",
+    "WEIGHT_BITS",
+    "ExactHyperSynthesis",
+    "ExactLayer",
+]
 
 
 @dataclass
