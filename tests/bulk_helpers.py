@@ -11,14 +11,16 @@ from neuralcodec.bulk import MANIFEST_NAME, SUMMARY_NAME
 
 
 def make_tree(
-    root: Path, make_image, count: int, folders: int = 4, size: tuple[int, int] = (48, 64)
+    root: Path, make_image, count: int, folders: int = 4, size: tuple[int, int] = (48, 64), vary: bool = False
 ) -> list[str]:
-    """``count`` PNGs spread over nested folders; their relative paths, sorted."""
+    """``count`` PNGs spread over nested folders (``vary``: each of its own size, so that even the
+    tiny model's files differ); their relative paths, sorted."""
     names = []
     for i in range(count):
         rel = f"f{i % folders}/sub{i % 2}/img{i:03d}.png"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(make_image(*size, seed=i)).save(root / rel)
+        height, width = (size[0] + 8 * i, size[1] + 4 * i) if vary else size
+        Image.fromarray(make_image(height, width, seed=i)).save(root / rel)
         names.append(rel)
     return sorted(names)
 
