@@ -27,13 +27,15 @@ pack=${PACK:-runs/gpu-pack.npz}
 kodak=${KODAK:-runs/kodak24}
 state=${STATE:-runs/gpu-state}
 start_phase=${START:-1}
-eval_minutes=${EVAL_MINUTES:-2}
+eval_minutes=${EVAL_MINUTES:-2.5}
+eval_qualities=${EVAL_QUALITIES:+--qualities $EVAL_QUALITIES}  # default: the benchmark's own sweep
 lr=${LR:-1e-4}; lr_final=${LR_FINAL:-1e-5}; decay_start=${DECAY_START:-1.0}; ema=${EMA:-0.999}
 crop=${CROP:-256}; batch=${BATCH:-16}; seed=${SEED:-$(date +%s)}
 train_flags=${TRAIN_FLAGS:---crops device --fused-adam}
 model_flags=${MODEL_FLAGS:-}          # e.g. the test's tiny model: --N 16 --M 24 --levels 3
 shipped_init=${SHIPPED_INIT:-1}       # 0: a fresh model where no state is found (the test)
-tests=${TESTS-tests/test_codec.py tests/test_cli.py tests/training}
+tests=${TESTS-tests/test_codec.py tests/test_cli.py tests/training/test_data.py tests/training/test_train.py}
+tests_k=${TESTS_K:-cuda or device or two_models or train_resume}  # the tests whose paths reach CUDA
 speed_args=${SPEED_ARGS:---limit 4 --repeats 3}
 rd_codecs=${RD_CODECS:-jpeg,neuralcodec}
 rd_limit=${RD_LIMIT:-0}
@@ -51,7 +53,7 @@ prepare_machine | tee "$work/machine.txt"
 echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags" >> "$work/machine.txt"
 
 # Kodak as the benchmarks read it: PNG (it may travel as lossless WebP, 24 % smaller, same pixels).
-images="$work/kodak-png"
+images="$work/kodak"
 "$PYTHON" - "$kodak" "$images" <<'PY'
 import sys
 from pathlib import Path
@@ -65,14 +67,14 @@ PY
 
 rd_pid=""
 if [ "$start_phase" = 1 ]; then
-    if [ -n "$tests" ]; then  # test ids with a device parameter run on cuda too; training tests use auto
-        timeout 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider -m "not slow" $tests > "$work/tests.log" 2>&1
+    if [ -n "$tests" ]; then  # device-parametrised tests run on cuda too; training tests use auto (CUDA)
+        timeout 90 "$PYTHON" -m pytest -q -p no:cacheprovider -k "$tests_k" $tests > "$work/tests.log" 2>&1
         echo "tests: exit $? ($(tail -n 1 "$work/tests.log"))" >> "$work/machine.txt"
     fi
-    timeout 120 "$PYTHON" -m benchmarks.speed --dataset "$images" $speed_args --device "$device" --no-cold \
+    timeout 60 "$PYTHON" -m benchmarks.speed --dataset "$images" $speed_args --device "$device" --no-cold \
         --codecs neuralcodec --out "$work/speed" > "$work/speed.log" 2>&1 || echo "speed: failed or cut ($?)" >> "$work/machine.txt"
     if [ -n "$throughput" ]; then
-        timeout 180 "$PYTHON" tools/train_throughput.py --device "$device" --threads 4 --steps 20 --warmup 5 \
+        timeout 120 "$PYTHON" tools/train_throughput.py --device "$device" --threads 4 --steps 20 --warmup 5 \
             --data "$pack" --setups $throughput > "$work/throughput.md" 2>&1 || echo "throughput: failed or cut ($?)" >> "$work/machine.txt"
     fi
     timeout "$(within 20)" "$PYTHON" -m benchmarks.rd --dataset "$images" --limit "$rd_limit" \
@@ -119,7 +121,7 @@ for model in $models; do
         ( "$PYTHON" tools/export.py "$out/$model" --name "$model" --out "$out/weights/$model-gpu.pt" \
               --data "$pack" --calibration-crop "$crop" \
           && timeout "$(within 10)" "$PYTHON" -m benchmarks.rd --dataset "$images" --limit "$rd_limit" \
-              --codecs "jpeg,neuralcodec:$out/weights/$model-gpu.pt" --device "$device" --threads 4 \
+              --codecs "jpeg,neuralcodec:$out/weights/$model-gpu.pt" --device "$device" --threads 4 $eval_qualities \
               --no-anchors --no-progress --out "$work/rd-$model-gpu" ) > "$work/eval-$model.log" 2>&1 &
     fi
 done
@@ -136,7 +138,7 @@ done
     for f in "$work"/train-*.out; do [ -f "$f" ] && { echo "== $f"; tr '\r' '\n' < "$f" | grep -E "step [0-9]+:|stopped|resumed|initialised|Error" | tail -n 12; }; done
     for f in "$work"/rd-*/summary.md; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
 } > "$out/summary.txt" 2>&1
-tar czf "$out/results.tar.gz" --exclude=kodak-png -C "$work" .
+tar czf "$out/results.tar.gz" --exclude=./kodak -C "$work" .
 cat "$out/summary.txt"
 echo "returned: $(cd "$out" && find . -type f | sort | tr '\n' ' ')"
 [ "$(find "$out" -type f | wc -l)" -le 8 ] || echo "WARNING: more than 8 files in $OUT: some will not come back"

@@ -91,12 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lambda-min", type=float, help="λ of quality 0 (default: per metric)")
     p.add_argument("--lambda-max", type=float, help="λ of quality 100 (default: per metric)")
     p.add_argument(
-        "--extend-levels",
+        "--grow-to-levels",
         type=int,
         default=0,
-        metavar="K",
-        help="start from --init's model with K more gain levels above its top at the same λ spacing "
-        "(gains extrapolated; sizes and λ range come from --init, overriding --N/--M/--levels/--lambda-*)",
+        metavar="L",
+        help="start from --init's model grown to L gain levels: the new ones above its top at the same "
+        "λ spacing, gains extrapolated (sizes and λ range come from --init, overriding --N/--M/--levels/"
+        "--lambda-*); an --init that has L levels already is taken as it is, so every chunk can pass it",
     )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
@@ -299,17 +300,24 @@ def also_args(args: argparse.Namespace, argv: list[str] | None) -> argparse.Name
     return second
 
 
-def extend_args(args: argparse.Namespace) -> None:
-    """--extend-levels K: the sizes and λ range of --init's model with K levels above its top
-    (``neuralcodec.training.levels``); a resumed checkpoint has them too."""
+def grow_args(args: argparse.Namespace) -> int:
+    """--grow-to-levels L: set the sizes and λ range of --init's model grown to L levels
+    (``neuralcodec.training.levels``; a resumed checkpoint has them too); returns how many
+    levels the init lacks."""
     if not args.init:
-        raise SystemExit("--extend-levels needs --init: the model whose levels it extends")
+        raise SystemExit("--grow-to-levels needs --init: the model whose levels it extends")
     base = init_config(args.init)
     if base.metric != args.metric:
-        raise SystemExit(f"--extend-levels: --init is a {base.metric} model, not {args.metric}")
-    grown = extended_config(base, args.extend_levels)
+        raise SystemExit(f"--grow-to-levels: --init is a {base.metric} model, not {args.metric}")
+    extra = args.grow_to_levels - base.levels
+    if extra < 0:
+        raise SystemExit(
+            f"--grow-to-levels: --init has {base.levels} levels, more than {args.grow_to_levels}"
+        )
+    grown = extended_config(base, extra)
     args.N, args.M, args.levels = grown.N, grown.M, grown.levels
     args.lambda_min, args.lambda_max = grown.lambda_min, grown.lambda_max
+    return extra
 
 
 def load_init(model: TrainableHyperprior, path: Path, extra_levels: int = 0) -> list[dict]:
@@ -337,8 +345,7 @@ class Trainer:
         self.args, self.device, self.rank, self.world_size = args, device, rank, world_size
         self.run_dir = args.runs_dir / args.name
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if args.extend_levels:
-            extend_args(args)
+        extra = grow_args(args) if args.grow_to_levels else 0
         model = self.model = build_model(args, device)
         main_params, aux_params = split_parameters(model, args.train_only)
         self.optimizer = make_optimizer(main_params, args.lr, args.fused_adam)
@@ -360,9 +367,9 @@ class Trainer:
             ema_state = ckpt.get("ema")
             say(f"resumed {self.ckpt_path} at step {self.step}")
         elif args.init:
-            self.history = load_init(model, args.init, args.extend_levels)
+            self.history = load_init(model, args.init, extra)
             kind = "portable parameters" if is_portable(args.init) else "exported weights"
-            grown = f", {args.extend_levels} levels added above its top" if args.extend_levels else ""
+            grown = f", {extra} levels added above its top" if extra else ""
             say(f"initialised from {kind} {args.init} ({sum(s['steps'] for s in self.history)} steps{grown})")
         names = main_parameter_names(model, args.train_only)
         self.ema = ParameterEMA(model, args.ema_decay, names) if args.ema_decay else None

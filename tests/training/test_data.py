@@ -40,6 +40,9 @@ def test_crops_come_from_the_images(photos):
         )
 
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
 @pytest.fixture
 def pack(tmp_path, photos):
     path = tmp_path / "pack.npz"
@@ -47,12 +50,14 @@ def pack(tmp_path, photos):
     return path
 
 
-def test_device_crops_are_windows_of_the_stored_crops_flipped_or_not(pack):
-    crops = DeviceCrops(pack, 40, "cpu", seed=2, progress=False)
-    stored = crops.pixels.permute(0, 1, 3, 2).numpy()  # (K, S, 3, S) -> (K, S, S, 3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_crops_are_windows_of_the_stored_crops_flipped_or_not(pack, device):
+    crops = DeviceCrops(pack, 40, device, seed=2, progress=False)
+    stored = crops.pixels.permute(0, 1, 3, 2).cpu().numpy()  # (K, S, 3, S) -> (K, S, S, 3)
     assert crops.pixels.dtype == torch.uint8 and crops.pixels.shape == (5, 64, 3, 64)
     batch = crops.batch_uint8(8)
-    assert batch.dtype == torch.uint8 and batch.shape == (8, 3, 40, 40) and batch.device.type == "cpu"
+    assert batch.dtype == torch.uint8 and batch.shape == (8, 3, 40, 40) and batch.device.type == device
+    batch = batch.cpu()
     flipped = 0
     for crop in batch.permute(0, 2, 3, 1).numpy():
         windows = [
@@ -77,8 +82,9 @@ def test_device_crops_repeat_with_the_seed_and_calibration_leaves_the_stream_alo
     assert not torch.equal(a.batch_uint8(3), DeviceCrops(pack, 32, seed=6, progress=False).batch_uint8(3))
 
 
-def test_rescaled_device_crops_keep_the_crop_size_and_the_pixel_range(pack):
-    crops = DeviceCrops(pack, 32, seed=0, progress=False, rescale=0.5)
+@pytest.mark.parametrize("device", DEVICES)
+def test_rescaled_device_crops_keep_the_crop_size_and_the_pixel_range(pack, device):
+    crops = DeviceCrops(pack, 32, device, seed=0, progress=False, rescale=0.5)
     for _ in range(4):
         batch = crops.batch_uint8(3)
         assert batch.shape == (3, 3, 32, 32) and batch.dtype == torch.uint8

@@ -10,6 +10,7 @@ from PIL import Image
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.export import main as export_main
 from neuralcodec.training.levels import extend_rows, extend_state, extended_config
+from neuralcodec.training.portable import load_portable
 from neuralcodec.training.train import main as train_main
 
 TINY = ["--N", "16", "--M", "24", "--levels", "3", "--metric", "mse", "--crop", "64", "--batch-size", "2"]
@@ -57,7 +58,7 @@ def test_training_with_levels_added_starts_from_the_exported_model(tmp_path, mak
     export_main([str(tmp_path / "runs" / "base" / "last.ckpt"), "--name", "unit", "--out", str(weights)]
                 + ["--data", str(photos), "--calibration-crop", "64"])  # fmt: skip
     exported = torch.load(weights, weights_only=True)
-    train_main(["--name", "grown", "--steps", "0", "--init", str(weights), "--extend-levels", "2", *common])
+    train_main(["--name", "grown", "--steps", "0", "--init", str(weights), "--grow-to-levels", "5", *common])
     ckpt = torch.load(tmp_path / "runs" / "grown" / "last.ckpt", weights_only=False)
     log_gain = ckpt["model"]["transforms.log_gain"]
     assert log_gain.shape == (5, 24)
@@ -66,7 +67,18 @@ def test_training_with_levels_added_starts_from_the_exported_model(tmp_path, mak
     assert ckpt["history"][-1]["levels"] == 5
     assert ckpt["history"][-1]["lambda"][1] == pytest.approx(extended_config(
         HyperpriorConfig(**exported["config"]), 2).lambda_max)  # fmt: skip
-    train_main(["--name", "grown", "--steps", "2", "--init", str(weights), "--extend-levels", "2", *common])
+    train_main(["--name", "grown", "--steps", "2", "--init", str(weights), "--grow-to-levels", "5", *common])
     assert torch.load(tmp_path / "runs" / "grown" / "last.ckpt", weights_only=False)["step"] == 2  # resumed
+    # A later window starts from the grown model's portable state: already 5 levels, taken as it is.
+    portable = tmp_path / "grown-portable"
+    grow = ["--init", str(weights), "--grow-to-levels", "5"]
+    train_main(["--name", "grown", "--steps", "3", "--portable-out", str(portable), *grow, *common])
+    config = load_portable(portable)[1]["run"]["config"]
+    assert config["levels"] == 5 and config["lambda_max"] == pytest.approx(ckpt["history"][-1]["lambda"][1])
+    train_main(["--name", "again", "--steps", "0", "--init", str(portable), "--grow-to-levels", "5", *common])
+    again = torch.load(tmp_path / "runs" / "again" / "last.ckpt", weights_only=False)["model"]
+    assert again["transforms.log_gain"].shape == (5, 24)
     with pytest.raises(SystemExit, match="needs --init"):
-        train_main(["--name", "x", "--extend-levels", "1", *common])
+        train_main(["--name", "x", "--grow-to-levels", "4", *common])
+    with pytest.raises(SystemExit, match="more than"):
+        train_main(["--name", "y", "--init", str(weights), "--grow-to-levels", "2", *common])
