@@ -219,3 +219,24 @@ def test_the_package_imports_neither_torch_nor_ray(tmp_path):
         "False",
     ]
     assert engine.ENGINES.keys() == {"local", "ray"}
+
+
+def test_progress_bar_and_printed_summary(tmp_path, make_image, tiny_model, in_process, capsys):
+    import io
+
+    from neuralcodec.bulk.report import Progress
+
+    stream = io.StringIO()
+    bar = Progress("compress", 4, True, stream)
+    for _ in range(4):
+        bar.advance(2_000_000, 100_000)
+    bar.close()
+    last = stream.getvalue().split("\r")[-1]
+    assert "4/4" in last and "files/s" in last and "8.0 MB in, 0.4 MB out" in last and "ETA 0:00" in last
+
+    make_tree(tmp_path / "src", make_image, 3)
+    args = ["compress", "-r", str(tmp_path / "src"), "-o", str(tmp_path / "dst"), "--model", str(tiny_model)]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"compress: 3 files in {tmp_path / 'src'}: 3 done now, 0 done before, 0 failed")
+    assert out[1].endswith("bpp") and "ratio" in out[1] and len(out) == 2
