@@ -2,12 +2,14 @@
 
 Workers are spawned (not forked: torch's thread pools do not survive a fork) and, on Linux,
 die with the process that started them, so a ``kill -9`` of the job leaves no worker behind.
+They ignore Ctrl-C: the parent stops the pool, after the items in flight.
 Each gets an even share of the cores as torch threads unless the spec names a count.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -21,7 +23,6 @@ def _die_with_parent() -> None:
     """Linux: ask for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere nothing."""
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):
@@ -31,6 +32,7 @@ def _die_with_parent() -> None:
 def _init(spec: JobSpec) -> None:
     global _worker
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
     _worker = Worker(spec)
 
 

@@ -153,9 +153,12 @@ class _Job:
         self.owned_before = set(manifest.state.owned)
         self.read_stat: dict[str, tuple[int, int]] = {}
         self.by_name: dict[str, Task] = {}
+        self.bar: Progress | None = None
 
     def fail(self, src: str, kind: str, reason: str) -> None:
         self.summary.failures.append(Failure(src, kind, reason))
+        if self.bar is not None:  # while running: a failed file counts as handled
+            self.bar.advance()
 
     def plan(self) -> None:
         self.tasks, clashes = walk(self.src_root, self.dst_root, self.spec.command)
@@ -195,7 +198,7 @@ class _Job:
             yield Item(task.src, data)
 
     def run(self, outcomes: Iterator[Outcome], show: bool) -> None:
-        bar = Progress(self.spec.command, len(self.todo), show)
+        self.bar = Progress(self.spec.command, len(self.todo), show)
         try:
             for outcome in outcomes:
                 task = self.by_name[outcome.name]
@@ -205,13 +208,12 @@ class _Job:
                 if outcome.data is None:
                     self.fail(task.src, outcome.kind, outcome.reason)
                 elif self._publish(task, outcome, stat):
-                    bar.advance(stat[0], len(outcome.data))
+                    self.bar.advance(stat[0], len(outcome.data))
                     self.summary.done_now += 1
                     self.summary.bytes_in_now += stat[0]
-                    continue
-                bar.advance()
         finally:
-            bar.close()
+            self.bar.close()
+            self.bar = None
 
     def _publish(self, task: Task, outcome: Outcome, stat: tuple[int, int]) -> bool:
         """Write the output and record it, unless the source changed since it was read."""
@@ -240,9 +242,10 @@ class _Job:
         """Totals over every complete file of the tree."""
         summary, bpps = self.summary, []
         summary.seconds = seconds
+        failed = {f.src for f in summary.failures}
         for task in self.tasks:
             record = self.manifest.state.done.get(task.src)
-            if record is None or task.src in {f.src for f in summary.failures}:
+            if record is None or task.src in failed:
                 continue
             summary.bytes_in += record.src_size
             summary.bytes_out += record.out_size
