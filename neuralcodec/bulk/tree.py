@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from neuralcodec.bulk.engine import open_engine
 from neuralcodec.bulk.manifest import Done, Manifest, locked_tree
@@ -53,27 +54,16 @@ def compress_tree(
     max_pixels: int | None = None,
     device: str = "auto",
     threads: int | None = None,
-    jobs: int | None = None,
-    engine: str = "local",
-    address: str | None = None,
-    force: bool = False,
-    progress: bool = False,
+    **run: Any,
 ) -> Summary:
-    """Compress every image under ``src`` to ``dst`` (same relative paths, ``.nc``); options as in
-    ``neuralcodec.compress``; see the module docstring for what is guaranteed."""
+    """Compress every image under ``src`` to ``dst`` (same relative paths, ``.nc``). Coding options
+    as in ``neuralcodec.compress``; ``threads`` per worker (default: an even share of the cores);
+    ``run``: ``jobs``, ``engine``, ``address``, ``force``, ``progress`` as for :func:`run_tree`.
+    See the module docstring for what is guaranteed."""
     target = {"target_size": target_size, "target_psnr": target_psnr, "target_ms_ssim": target_ms_ssim}
-    spec = JobSpec(
-        "compress",
-        str(model),
-        float(quality),
-        {k: v for k, v in target.items() if v is not None},
-        effort,
-        strip,
-        max_pixels,
-        device,
-        threads,
-    )
-    return run_tree(src, dst, spec, jobs=jobs, engine=engine, address=address, force=force, progress=progress)
+    target = {k: v for k, v in target.items() if v is not None}
+    spec = JobSpec("compress", str(model), float(quality), target, effort, strip, max_pixels, device, threads)
+    return run_tree(src, dst, spec, **run)
 
 
 def decompress_tree(
@@ -85,19 +75,14 @@ def decompress_tree(
     max_pixels: int | None = None,
     device: str = "auto",
     threads: int | None = None,
-    jobs: int | None = None,
-    engine: str = "local",
-    address: str | None = None,
-    force: bool = False,
-    progress: bool = False,
+    **run: Any,
 ) -> Summary:
     """Decompress every ``.nc`` file under ``src`` to PNG under ``dst`` (same relative paths);
-    ``max_pixels`` None: neuralcodec.decompress's default limit."""
-    spec = JobSpec(
-        "decompress", None if model is None else str(model), 0.0, {}, None, strip, max_pixels, device
-    )
-    spec = spec.on(device, threads)
-    return run_tree(src, dst, spec, jobs=jobs, engine=engine, address=address, force=force, progress=progress)
+    ``model`` None: the one each file names; ``max_pixels`` None: neuralcodec.decompress's default
+    limit; the rest as for :func:`compress_tree`."""
+    name = None if model is None else str(model)
+    spec = JobSpec("decompress", name, strip=strip, max_pixels=max_pixels, device=device, threads=threads)
+    return run_tree(src, dst, spec, **run)
 
 
 def run_tree(
@@ -111,8 +96,10 @@ def run_tree(
     force: bool = False,
     progress: bool = False,
 ) -> Summary:
-    """Run ``spec`` over the tree ``src`` into ``dst`` with the named engine; writes the summary
-    JSON into ``dst`` and returns it."""
+    """Run ``spec`` over the tree ``src`` into ``dst``: ``jobs`` workers (None: the engine's
+    default) of ``engine`` ("local" or "ray"; ``address``: the Ray cluster to join); ``force``
+    replaces existing outputs this tree does not own; ``progress`` draws a bar on stderr.
+    Writes the summary JSON into ``dst`` and returns it."""
     src_root, dst_root = Path(src), Path(dst)
     if not src_root.is_dir():
         raise TreeUsageError(f"{src_root}: not a folder")
