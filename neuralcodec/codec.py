@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.container import MAX_BAND_ROWS, band_count
-from neuralcodec.entropy_models import decode_groups, encode_groups, gaussian_bits, scale_indexes, table_bits
+from neuralcodec import entropy_decoder
+from neuralcodec.container import MAX_BAND_ROWS
+from neuralcodec.entropy_models import encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.models.loaded import LoadedModel
@@ -30,7 +31,7 @@ TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single ti
 PIXEL_HALO = 64  # context around a g_a tile; covers g_a's 61-pixel receptive field
 LATENT_HALO = 4  # context (in y units) around a g_s tile
 Y_HALO_FOR_Z = 16  # context (in y units) around an h_a tile
-Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
+Z_HALO = entropy_decoder.Z_HALO  # context (in z units) around an h_s band
 BAND_ROWS = MAX_BAND_ROWS  # z rows per entropy-coding band (1024 pixels)
 
 
@@ -145,7 +146,7 @@ def _replicate_reader(x: Tensor | np.ndarray) -> Reader:
 
 
 def _z_index(model: LoadedModel, rows: int, cols: int) -> np.ndarray:
-    return np.repeat(np.arange(model.config.N), rows * cols)
+    return entropy_decoder.z_index(model.config.N, rows, cols)
 
 
 def z_offsets(model: LoadedModel) -> Tensor:
@@ -163,15 +164,13 @@ def z_symbols(model: LoadedModel, z: Tensor) -> np.ndarray:
 
 def z_values(model: LoadedModel, symbols: np.ndarray, rows: int, cols: int) -> Tensor:
     """ẑ = symbol + offset of its channel: (1, N, rows, cols) float64, exact dyadic numbers."""
-    return torch.from_numpy(symbols.astype(np.float64)).view(1, -1, rows, cols) + z_offsets(model)
+    return torch.from_numpy(entropy_decoder.z_values(model.z_offsets, symbols, rows, cols))
 
 
 def band_parameters(model: LoadedModel, z_hat: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
-    """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus context."""
-    a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
-    scales, means = model.hyper_synthesis(z_hat[:, :, a0:a1])
-    crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
-    return scales[:, :, crop], means[:, :, crop]
+    """Exact (scales, means) for y rows 4·r0 .. 4·r1 (entropy_decoder.band_parameters, with the
+    torch hyper-synthesis, which keeps its last result for refinement's final scoring)."""
+    return entropy_decoder.band_parameters(model.hyper_synthesis, z_hat, r0, r1)
 
 
 @torch.inference_mode()
@@ -234,8 +233,8 @@ def encode_latents(
 
 
 def _dequantize(symbols: np.ndarray, means: Tensor) -> Tensor:
-    """ŷ = symbol + μ in float64 (exact), then float32: shared by encoder and decoder."""
-    return (torch.from_numpy(symbols.astype(np.float64)).view(means.shape) + means).float()
+    """ŷ = symbol + μ (entropy_decoder.dequantize, which the decoder uses)."""
+    return torch.from_numpy(entropy_decoder.dequantize(symbols, means.numpy()))
 
 
 def encode_batch(
@@ -256,21 +255,10 @@ def encode_latents_batch(model: LoadedModel, y: Tensor, z: Tensor) -> list[Laten
 def decode_latents(
     model: LoadedModel, z: bytes, y: list[bytes], height: int, width: int, band_rows: int = BAND_ROWS
 ) -> Tensor:
-    """Entropy-decode one image's streams into ŷ (1, M, H'/16, W'/16), float32, CPU."""
-    hp, wp = padded_size(height, width)
-    rows, cols = hp // STRIDE, wp // STRIDE
-    if len(y) != band_count(height, band_rows):
-        raise ValueError(f"expected {band_count(height, band_rows)} y streams, got {len(y)}")
-    z_sym = decode_groups(z, _z_index(model, rows, cols), model.z_tables)
-    z_hat = z_values(model, z_sym, rows, cols)
-    y_hat = torch.empty((1, model.config.M, rows * 4, cols * 4), dtype=torch.float32)
-    for band, r0 in enumerate(range(0, rows, band_rows)):
-        r1 = min(rows, r0 + band_rows)
-        scales, means = band_parameters(model, z_hat, r0, r1)
-        index = scale_indexes(scales.flatten().numpy(), model.scale_table)
-        y_sym = decode_groups(y[band], index, model.y_tables)
-        y_hat[:, :, 4 * r0 : 4 * r1] = _dequantize(y_sym, means)
-    return y_hat
+    """Entropy-decode one image's streams into ŷ (1, M, H'/16, W'/16), float32, CPU
+    (entropy_decoder.decode_latents: numpy, the same bits on every machine)."""
+    params = model.entropy_parameters
+    return torch.from_numpy(entropy_decoder.decode_latents(params, z, y, height, width, band_rows))
 
 
 @torch.inference_mode()

@@ -13,6 +13,8 @@ A section's ANS coder starts in state 1, not 0. A valid section therefore never 
 through state 0 and must end decoding in state 1 with no word left, so an empty section,
 or one that runs out of data, is reported as corrupt instead of decoding symbols from
 nothing.
+
+Importing this module needs no torch (the decoder's side of it is numpy and constriction).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 
 import constriction
 import numpy as np
-import torch
 
 from neuralcodec.errors import InvalidInputError
 
@@ -63,6 +64,8 @@ class TableSet:
         )
 
     def to_dict(self) -> dict:
+        import torch
+
         return {
             "counts": torch.from_numpy(self.counts.astype(np.int32)),
             "lengths": torch.from_numpy(self.lengths.astype(np.int32)),
@@ -71,10 +74,14 @@ class TableSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> TableSet:
-        lengths = d["lengths"].numpy().astype(np.int64)
+        """From ``to_dict``'s entries: torch tensors or numpy arrays."""
+        lengths = np.asarray(d["lengths"]).astype(np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         return cls(
-            d["counts"].numpy().astype(np.int64), starts, lengths, d["offsets"].numpy().astype(np.int64)
+            np.asarray(d["counts"]).astype(np.int64),
+            starts,
+            lengths,
+            np.asarray(d["offsets"]).astype(np.int64),
         )
 
     @classmethod
@@ -107,6 +114,8 @@ def scale_table() -> np.ndarray:
 
 def gaussian_tables(scales: np.ndarray) -> TableSet:
     """Zero-mean quantised Gaussian pmfs, one per scale, tails folded into the end bins."""
+    import torch
+
     pmfs, offsets = [], []
     for s in scales:
         radius = max(int(np.ceil(GAUSSIAN_TAIL * s)), MIN_RADIUS)
@@ -191,6 +200,8 @@ def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarra
 
 def gaussian_bits(symbols: np.ndarray, scales: np.ndarray) -> float:
     """The model's own estimate: -log2 of the continuous-scale quantised Gaussian."""
+    import torch
+
     s = torch.from_numpy(scales.astype(np.float64)).clamp_min(SCALE_MIN)
     v = torch.from_numpy(symbols.astype(np.float64)).abs()
     upper = torch.special.ndtr((0.5 - v) / s)

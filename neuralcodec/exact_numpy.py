@@ -2,8 +2,8 @@
 without torch.
 
 Every weight and activation is an integer carried in float64 and every partial sum stays below
-2^53 (exact.MAX_TAPS), so a convolution computed as a sum of one matrix product per kernel tap,
-in any order and by any BLAS, gives exactly the integers torch's float64 convolution gives.
+2^53 (MAX_TAPS), so a convolution computed as a sum of one matrix product per kernel tap, in any
+order and by any BLAS, gives exactly the integers torch's float64 convolution gives.
 """
 
 from __future__ import annotations
@@ -42,16 +42,33 @@ def conv_transpose2d(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int, output_padding: int
 ) -> np.ndarray:
     """Transposed convolution of x (1, C_in, H, W) with weight (C_in, C_out, k, k), as
-    torch.nn.functional.conv_transpose2d: x spread out by ``stride`` (zeros between samples),
-    padded by k − 1 − padding (plus ``output_padding`` at the bottom and right), then correlated
-    with the flipped kernel."""
+    torch.nn.functional.conv_transpose2d: input (iy, ix) adds weight[:, :, ky, kx] times its
+    values to output (iy·stride − padding + ky, ix·stride − padding + kx). One matrix product per
+    tap over the inputs it reaches, so no product is spent on the zeros between samples."""
     _, c_in, height, width = x.shape
-    k = weight.shape[2]
-    spread = np.zeros((1, c_in, (height - 1) * stride + 1, (width - 1) * stride + 1))
-    spread[:, :, ::stride, ::stride] = x
-    edge = k - 1 - padding
-    spread = np.pad(spread, ((0, 0), (0, 0), (edge, edge + output_padding), (edge, edge + output_padding)))
-    return conv2d(spread, weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), bias, 1, 0)
+    c_out, k = weight.shape[1], weight.shape[2]
+    out_h = (height - 1) * stride - 2 * padding + k + output_padding
+    out_w = (width - 1) * stride - 2 * padding + k + output_padding
+    out = np.empty((c_out, out_h, out_w))
+    out[:] = bias.astype(np.float64)[:, None, None]
+    taps = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (k, k, C_out, C_in)
+
+    def reach(tap: int, size: int, out_size: int) -> tuple[slice, slice]:
+        """Inputs whose output lands inside, and the strided outputs they land on."""
+        first = max(0, -(-(padding - tap) // stride))
+        last = min(size - 1, (out_size - 1 + padding - tap) // stride)
+        start = first * stride - padding + tap
+        return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+    for ky in range(k):
+        rows_in, rows_out = reach(ky, height, out_h)
+        for kx in range(k):
+            cols_in, cols_out = reach(kx, width, out_w)
+            window = np.ascontiguousarray(x[0, :, rows_in, cols_in])
+            if window.size:
+                product = taps[ky, kx] @ window.reshape(c_in, -1)
+                out[:, rows_out, cols_out] += product.reshape(c_out, *window.shape[1:])
+    return out[None]
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
 
+from neuralcodec.entropy_decoder import EntropyParameters
 from neuralcodec.entropy_models import TableSet
 from neuralcodec.exact import ExactHyperSynthesis
+from neuralcodec.exact_numpy import HyperSynthesis
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 
@@ -34,6 +37,16 @@ class LoadedModel:
     architecture: str = DEFAULT_ARCHITECTURE  # the registry entry that codes with this model
     _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def entropy_parameters(self) -> EntropyParameters:
+        """The integer side of this model in numpy, for entropy decoding (the numpy hyper-synthesis
+        is bit-identical to ``hyper_synthesis``)."""
+        layers = [{k: v.numpy() for k, v in layer.items()} for layer in self.hyper_synthesis.state_dict()]
+        hyper = HyperSynthesis.from_state(layers, self.hyper_synthesis.input_shift)
+        return EntropyParameters(
+            self.config.M, self.z_tables, self.y_tables, self.scale_table, self.z_offsets, hyper
+        )
 
     def transforms_on(self, device: torch.device) -> HyperpriorTransforms:
         """The transforms on ``device``: the CPU original, or a cached copy per other device.

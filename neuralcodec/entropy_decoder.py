@@ -1,0 +1,84 @@
+"""ŷ from a file's z and y streams, in numpy: the exact entropy parameters and the entropy
+decoding, without torch.
+
+Everything here is integer or exact dyadic arithmetic carried in float64 (the hyper-synthesis
+in neuralcodec.exact_numpy, the ẑ grid, ŷ = symbol + μ), so every machine decodes the same ŷ,
+bit for bit, and so does the encoder that wrote the file (neuralcodec.codec uses these same
+functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuralcodec.container import LATENT_ROW, band_count
+from neuralcodec.entropy_models import TableSet, decode_groups, scale_indexes
+from neuralcodec.exact_numpy import HyperSynthesis
+
+Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
+
+
+@dataclass(frozen=True)
+class EntropyParameters:
+    """The integer side of a mean-scale hyperprior's weights: what decoding ŷ needs."""
+
+    latent_channels: int  # M
+    z_tables: TableSet
+    y_tables: TableSet
+    scale_table: np.ndarray  # float64
+    z_offsets: np.ndarray  # float64 (N,): ẑ = z symbol + offset of its channel (docs/FORMAT.md)
+    hyper_synthesis: HyperSynthesis
+
+    @property
+    def hyper_channels(self) -> int:  # N
+        return len(self.z_offsets)
+
+
+def z_index(channels: int, rows: int, cols: int) -> np.ndarray:
+    """The z table of each z symbol in coding order (channel, row, column)."""
+    return np.repeat(np.arange(channels), rows * cols)
+
+
+def z_values(z_offsets: np.ndarray, symbols: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """ẑ = symbol + offset of its channel: (1, N, rows, cols) float64, exact dyadic numbers."""
+    return symbols.astype(np.float64).reshape(1, -1, rows, cols) + z_offsets.reshape(1, -1, 1, 1)
+
+
+def band_parameters(
+    hyper_synthesis: HyperSynthesis, z_hat: np.ndarray, r0: int, r1: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus Z_HALO rows of
+    context on each side (enough that the result equals the whole image's)."""
+    a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
+    scales, means = hyper_synthesis(z_hat[:, :, a0:a1])
+    crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
+    return scales[:, :, crop], means[:, :, crop]
+
+
+def dequantize(symbols: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """ŷ = symbol + μ in float64 (exact), then float32: shared by encoder and decoder."""
+    return (symbols.astype(np.float64).reshape(means.shape) + means).astype(np.float32)
+
+
+def decode_latents(
+    params: EntropyParameters, z: bytes, y: list[bytes], height: int, width: int, band_rows: int
+) -> np.ndarray:
+    """Entropy-decode one image's streams into ŷ (1, M, H'/16, W'/16), float32.
+
+    Raises CorruptStreamError (an InvalidInputError) for streams that do not decode, and
+    ValueError for a y stream count that does not match the bands."""
+    rows, cols = -(-height // LATENT_ROW), -(-width // LATENT_ROW)
+    if len(y) != band_count(height, band_rows):
+        raise ValueError(f"expected {band_count(height, band_rows)} y streams, got {len(y)}")
+    z_sym = decode_groups(z, z_index(params.hyper_channels, rows, cols), params.z_tables)
+    z_hat = z_values(params.z_offsets, z_sym, rows, cols)
+    y_hat = np.empty((1, params.latent_channels, rows * 4, cols * 4), dtype=np.float32)
+    for band, r0 in enumerate(range(0, rows, band_rows)):
+        r1 = min(rows, r0 + band_rows)
+        scales, means = band_parameters(params.hyper_synthesis, z_hat, r0, r1)
+        index = scale_indexes(scales.ravel(), params.scale_table)
+        y_sym = decode_groups(y[band], index, params.y_tables)
+        y_hat[:, :, 4 * r0 : 4 * r1] = dequantize(y_sym, means)
+    return y_hat
