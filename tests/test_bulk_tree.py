@@ -240,3 +240,39 @@ def test_progress_bar_and_printed_summary(tmp_path, make_image, tiny_model, in_p
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"compress: 3 files in {tmp_path / 'src'}: 3 done now, 0 done before, 0 failed")
     assert out[1].endswith("bpp") and "ratio" in out[1] and len(out) == 2
+
+
+def test_manifest_skips_a_line_cut_short_and_a_restarted_file_is_not_done(tmp_path):
+    import json
+
+    from neuralcodec.bulk.manifest import MANIFEST_NAME, Manifest, read_manifest
+
+    done = {"event": "done", "src": "a.png", "out": "a.nc", "src_size": 1, "src_mtime_ns": 2}
+    done.update(out_size=3, out_sha256="00", width=1, height=1, settings={})
+    lines = [json.dumps(done), json.dumps({**done, "src": "b.png", "out": "b.nc"})]
+    lines.append(json.dumps({"event": "start", "src": "b.png", "out": "b.nc"}))  # b redone, then killed
+    (tmp_path / MANIFEST_NAME).write_text("\n".join(lines) + '\n{"event": "done", "src": "c.p')
+    state = read_manifest(tmp_path / MANIFEST_NAME)
+    assert set(state.done) == {"a.png"} and state.owned == {"a.nc", "b.nc"}
+    Manifest(tmp_path).close()  # compacts: the same state, every line whole
+    assert read_manifest(tmp_path / MANIFEST_NAME) == state
+    assert all(json.loads(line) for line in (tmp_path / MANIFEST_NAME).read_text().splitlines())
+
+
+def test_a_second_job_on_the_same_output_tree_is_refused(tmp_path, make_image, tiny_model, capsys):
+    from neuralcodec.bulk.manifest import locked_tree
+
+    make_tree(tmp_path / "src", make_image, 1)
+    (tmp_path / "dst").mkdir()
+    with locked_tree(tmp_path / "dst"):
+        args = [
+            "compress",
+            "-r",
+            str(tmp_path / "src"),
+            "-o",
+            str(tmp_path / "dst"),
+            "--model",
+            str(tiny_model),
+        ]
+        assert main(args) == 1
+    assert "another ncodec job is writing this folder" in capsys.readouterr().err
