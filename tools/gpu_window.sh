@@ -88,8 +88,9 @@ train_min=$("$PYTHON" -c "import sys; print(round((int(sys.argv[1]) - 60 * float
     "$(left)" "$eval_minutes" "${STARTUP_S:-30}")
 model_args() {  # MODEL: the per-model options of tools/train.py
     local model=$1 init=""
-    if [ -f "$runs/gpu-$model/last.ckpt" ]; then init=""  # train.py resumes its checkpoint first
-    elif [ -f "$state/$model/portable.json" ]; then init="--init $state/$model"
+    # train.py resumes runs/gpu-MODEL/last.ckpt first; --init is named anyway, so that with --also
+    # the second model never inherits the first one's
+    if [ -f "$state/$model/portable.json" ]; then init="--init $state/$model"
     elif [ "$shipped_init" = 1 ]; then init="--init neuralcodec/weights/$model.pt"; fi
     echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model"
 }
