@@ -23,6 +23,7 @@ from neuralcodec import entropy_decoder
 from neuralcodec.container import MAX_BAND_ROWS
 from neuralcodec.entropy_models import encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
+from neuralcodec.models import interface
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.tiling import Reader, run_tiled, tensor_reader
@@ -74,7 +75,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def quality_to_level(model: LoadedModel, quality: float) -> float:
     """Map quality 0..100 linearly onto the model's gain levels 0..levels-1."""
-    return float(quality) / 100.0 * (model.config.levels - 1)
+    return interface.quality_to_level(quality, model.config.levels)
 
 
 TRANSFORMS_ENV = "NEURALCODEC_TRANSFORMS"  # auto (default) | bf16 | float32

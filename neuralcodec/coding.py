@@ -13,16 +13,24 @@ import numpy as np
 from PIL import Image
 
 from neuralcodec import codec, refine
-from neuralcodec.container import ColorMode, Container, Header, SectionType, pack, unpack
+from neuralcodec.container import (
+    DEFAULT_MAX_PIXELS,
+    ColorMode,
+    Container,
+    Header,
+    SectionType,
+    check_pixel_limit,
+    pack,
+    unpack,
+)
 from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
 from neuralcodec.errors import (
-    InvalidInputError,
     InvalidModelError,
     ModelMismatchError,
     NeuralCodecError,
     one_line,
 )
-from neuralcodec.image_modes import PreparedImage, finish, pack_alpha, prepare, unpack_alpha
+from neuralcodec.image_modes import PreparedImage, decoded_image, pack_alpha, prepare
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
 from neuralcodec.zoo import (
@@ -36,10 +44,6 @@ from neuralcodec.zoo import (
 )
 
 DEFAULT_QUALITY = 75.0
-# Decoding refuses images above this many pixels unless asked (``max_pixels=``,
-# ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
-# decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 ImageSource = Image.Image | str | Path | np.ndarray
 
 
@@ -201,15 +205,6 @@ def read_header(data: bytes) -> Container:
     return unpack(bytes(data))
 
 
-def check_pixel_limit(width: int, height: int, max_pixels: int | None) -> None:
-    """Refuse images above ``max_pixels`` (None: only the format's own limit)."""
-    if max_pixels is not None and width * height > max_pixels:
-        raise InvalidInputError(
-            f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels} "
-            "(raise it with --max-pixels / max_pixels= if you trust this file)"
-        )
-
-
 def decompress(
     data: bytes,
     device: str = "auto",
@@ -231,13 +226,4 @@ def decompress(
     decode = get_architecture(loaded.architecture).decode
     pixels = decode(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
     rgb = pixels[0].permute(1, 2, 0).numpy()
-    alpha = None
-    if h.mode in (ColorMode.RGBA, ColorMode.LA):
-        alpha = unpack_alpha(container.section(SectionType.ALPHA)[0], h.width, h.height)
-    image = finish(rgb, h.mode, alpha)
-    if not strip:
-        for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):
-            found = container.section(kind)
-            if found:
-                image.info[key] = found[0]
-    return image
+    return decoded_image(container, rgb, strip)

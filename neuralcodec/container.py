@@ -27,6 +27,11 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a registry name, never a path
 # Z, one Y per band (at most 65535/64 rounded up = 1024 with 1-row bands), ALPHA, ICC, EXIF, NOTE.
 MAX_SECTIONS = 1 + -(-MAX_SIDE // LATENT_ROW) + 4
 
+# Decoding refuses images above this many pixels unless asked (``max_pixels=``,
+# ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
+# decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
+
 _FIXED = struct.Struct(">IIBfHH")  # width, height, mode, quality, band rows, section count
 _SECTION = struct.Struct(">BI")
 
@@ -76,6 +81,15 @@ def check_dimensions(width: int, height: int) -> None:
         raise InvalidInputError(f"image size {width}x{height} is outside 1..{MAX_SIDE} per side")
     if width * height > MAX_PIXELS:
         raise InvalidInputError(f"image size {width}x{height} exceeds the {MAX_PIXELS}-pixel limit")
+
+
+def check_pixel_limit(width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse images above ``max_pixels`` (None: only the format's own limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidInputError(
+            f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels} "
+            "(raise it with --max-pixels / max_pixels= if you trust this file)"
+        )
 
 
 def band_count(height: int, band_rows: int) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from neuralcodec.container import ColorMode, check_dimensions
+from neuralcodec.container import ColorMode, Container, SectionType, check_dimensions
 from neuralcodec.errors import InvalidInputError
 
 ORIENTATION_TAG = 0x0112
@@ -196,4 +196,20 @@ def finish(rgb: np.ndarray, mode: ColorMode, alpha: np.ndarray | None) -> Image.
         image = Image.fromarray(rgb, "RGB")
     if alpha is not None:
         image.putalpha(Image.fromarray(alpha, "L"))
+    return image
+
+
+def decoded_image(container: Container, rgb: np.ndarray, strip: bool = False) -> Image.Image:
+    """The decoded RGB (H, W, 3) of a file as the image it records: its mode, its lossless alpha,
+    and (unless ``strip``) its ICC profile and EXIF in ``image.info``."""
+    h = container.header
+    alpha = None
+    if h.mode in (ColorMode.RGBA, ColorMode.LA):
+        alpha = unpack_alpha(container.section(SectionType.ALPHA)[0], h.width, h.height)
+    image = finish(rgb, h.mode, alpha)
+    if not strip:
+        for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):
+            found = container.section(kind)
+            if found:
+                image.info[key] = found[0]
     return image

@@ -6,7 +6,6 @@ inference needs neither CompressAI nor pickle of arbitrary objects.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -14,15 +13,23 @@ from pathlib import Path
 import torch
 
 from neuralcodec.container import MODEL_NAME
-from neuralcodec.errors import InvalidModelError, ModelNotFoundError
+from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.models.loaded import LoadedModel
+from neuralcodec.weights_file import (
+    READABLE_WEIGHTS_FORMATS,
+    SHIPPED_WEIGHTS,
+    bytes_digest,
+    decoder_digest,
+    file_digest,
+)
+
+__all__ = ["bytes_digest", "decoder_digest", "file_digest"]  # re-exported: zoo is where callers look
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = SHIPPED_WEIGHTS
 WEIGHTS_PATH_VARIABLE = "NEURALCODEC_WEIGHTS"  # folders (os.pathsep-separated) of earlier decoders
 DEFAULT_MODEL = "msssim"
 WEIGHTS_FORMAT = 2  # what export writes; 2 added the z offsets (ẑ on a grid centred on the z medians)
-READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
 Z_OFFSET_BITS = 8  # z offsets are stored as integers in units of 2^-8
 
 
@@ -41,36 +48,6 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     raise ModelNotFoundError(
         f"model {str(name_or_path)!r} not found; shipped models: {', '.join(available_models()) or 'none'}"
     )
-
-
-def file_digest(path: Path) -> bytes:
-    return bytes_digest(path.read_bytes())
-
-
-def bytes_digest(data: bytes) -> bytes:
-    """The first 8 bytes of the SHA-256 of ``data`` (a weights file's contents)."""
-    return hashlib.sha256(data).digest()[:8]
-
-
-def decoder_digest(state: dict, path: Path, data: bytes | None = None) -> bytes:
-    """The 8 bytes that name the decoder side of a weights file, written into every stream.
-
-    A file's own ``decoder_digest`` entry (16 hex digits) when it has one: weights whose
-    encoder was retrained against an unchanged decoder carry their parent's identity, so
-    files written with either decode with both. Otherwise the first 8 bytes of the SHA-256
-    of the weights file: of ``data``, its bytes, when given (e.g. a blob from git history;
-    ``path`` then only names it in errors), else of the file at ``path``.
-    """
-    stored = state.get("decoder_digest")
-    if stored is None:
-        return file_digest(path) if data is None else bytes_digest(data)
-    try:
-        digest = bytes.fromhex(stored) if isinstance(stored, str) else b""
-    except ValueError:
-        digest = b""
-    if len(digest) != 8:
-        raise InvalidModelError(f"{path}: decoder_digest must be 16 hex digits, got {stored!r:.40}")
-    return digest
 
 
 @lru_cache(maxsize=8)

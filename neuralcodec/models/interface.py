@@ -10,6 +10,12 @@ from typing import Any
 DEFAULT_ARCHITECTURE = "mean-scale-hyperprior"
 
 
+def quality_to_level(quality: float, levels: int) -> float:
+    """Quality 0..100 mapped linearly onto a model's gain levels 0..levels-1 (the header stores
+    the quality; every architecture with gain levels reads it this way)."""
+    return float(quality) / 100.0 * (levels - 1)
+
+
 @dataclass(frozen=True)
 class Architecture:
     """What the codec needs from an architecture.

@@ -15,12 +15,12 @@ def z_offsets(state: dict, tables, channels: int, name: str = "weights file") ->
     every value a z table can code within the exact hyper-synthesis' input range.
     """
     from neuralcodec.errors import InvalidModelError
-    from neuralcodec.exact import ACTIVATION_BITS
+    from neuralcodec.exact_numpy import ACTIVATION_BITS
 
     if "z_offsets" not in state:
         return np.zeros(channels), 0
     bits = int(state.get("z_offset_bits", -1))
-    units = state["z_offsets"].numpy().astype(np.int64)
+    units = np.asarray(state["z_offsets"]).astype(np.int64)
     if not 0 <= bits <= 12 or units.shape != (channels,) or np.abs(units).max(initial=0) > 2**bits // 2:
         raise InvalidModelError(f"{name}: malformed z offsets")
     reach = np.maximum(np.abs(tables.offsets), np.abs(tables.offsets + tables.lengths - 1)) + 1

@@ -1,0 +1,112 @@
+"""Decode ``.nc`` files with numpy, Pillow and constriction only: no torch is imported.
+
+The latents are decoded exactly as the torch decoder decodes them (neuralcodec.entropy_decoder,
+bit for bit); the synthesis runs in numpy float32 (neuralcodec.numpy_synthesis), within one
+level per sample of the torch decoder's pixels. Files name their decoder (model name and
+digest): the shipped weights of that name decode them when the digest matches, or the weights
+file given as ``model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralcodec.container import (
+    DEFAULT_MAX_PIXELS,
+    Header,
+    SectionType,
+    check_pixel_limit,
+    unpack,
+)
+from neuralcodec.entropy_decoder import EntropyParameters, decode_latents
+from neuralcodec.entropy_models import TableSet
+from neuralcodec.errors import InvalidModelError, ModelMismatchError, ModelNotFoundError
+from neuralcodec.exact_numpy import HyperSynthesis
+from neuralcodec.image_modes import decoded_image
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
+from neuralcodec.models.mean_scale import z_offsets
+from neuralcodec.numpy_synthesis import Synthesis
+from neuralcodec.weights_file import READABLE_WEIGHTS_FORMATS, SHIPPED_WEIGHTS, decoder_digest, read_weights
+
+
+@dataclass(frozen=True)
+class NumpyModel:
+    """What decoding needs from a mean-scale hyperprior weights file, as numpy arrays."""
+
+    name: str
+    digest: bytes
+    levels: int
+    entropy: EntropyParameters
+    synthesis: Synthesis
+
+    @classmethod
+    def from_file(cls, path: Path) -> NumpyModel:
+        data = path.read_bytes()
+        state = read_weights(data)
+        if state.get("format") not in READABLE_WEIGHTS_FORMATS:
+            raise InvalidModelError(f"{path} is not a neuralcodec weights file of a format this build reads")
+        if state.get("architecture", DEFAULT_ARCHITECTURE) != DEFAULT_ARCHITECTURE:
+            raise InvalidModelError(f"{path}: the numpy decoder knows only {DEFAULT_ARCHITECTURE} models")
+        config = state["config"]
+        tables = TableSet.from_dict(state["z_tables"])
+        offsets, offset_bits = z_offsets(state, tables, int(config["N"]), str(path))
+        entropy = EntropyParameters(
+            int(config["M"]),
+            tables,
+            TableSet.from_dict(state["y_tables"]),
+            np.asarray(state["scale_table"], dtype=np.float64),
+            offsets,
+            HyperSynthesis.from_state(state["h_s_exact"], offset_bits),
+        )
+        synthesis = Synthesis.from_transforms(state["transforms"])
+        return cls(
+            state["name"], decoder_digest(state, path, data), int(config["levels"]), entropy, synthesis
+        )
+
+
+@lru_cache(maxsize=8)
+def load(path: Path) -> NumpyModel:
+    """The model in a weights file (loaded once per process)."""
+    return NumpyModel.from_file(path)
+
+
+def model_for(header: Header, model: str | Path | None = None) -> NumpyModel:
+    """The weights ``model`` names (a file, or a shipped model's name), else the shipped model the
+    header names; ModelMismatchError when its decoder is not the file's."""
+    path = Path(model) if model is not None else SHIPPED_WEIGHTS / f"{header.model_name}.pt"
+    if not path.is_file() and model is not None:
+        path = SHIPPED_WEIGHTS / f"{model}.pt"
+    if not path.is_file():
+        raise ModelNotFoundError(f"file needs model {header.model_name!r}, which is not installed")
+    loaded = load(path.resolve())
+    if loaded.digest != header.model_digest:
+        raise ModelMismatchError(
+            f"file was made with model {header.model_name!r} decoder {header.model_digest.hex()}; "
+            f"{path.name} has decoder {loaded.digest.hex()}"
+        )
+    return loaded
+
+
+def decompress(
+    data: bytes,
+    model: str | Path | None = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded), as
+    neuralcodec.decompress does, without torch."""
+    container = unpack(bytes(data))
+    h = container.header
+    check_pixel_limit(h.width, h.height, max_pixels)
+    loaded = model_for(h, model)
+    streams = container.section(SectionType.Y)
+    y_hat = decode_latents(
+        loaded.entropy, container.section(SectionType.Z)[0], streams, h.height, h.width, h.band_rows
+    )
+    rgb = loaded.synthesis(y_hat, quality_to_level(h.quality, loaded.levels), h.height, h.width)
+    return decoded_image(container, rgb, strip)

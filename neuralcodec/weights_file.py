@@ -1,0 +1,145 @@
+"""Read a weights file (``torch.save``'s zip format) into numpy arrays, without torch.
+
+Only what weights files hold is accepted, as ``torch.load(weights_only=True)`` does: dicts,
+lists, tuples, numbers, strings and tensors of the storage types below. Anything else in the
+pickle (another class, a function) is refused with InvalidModelError, never imported or run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuralcodec.errors import InvalidModelError
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights"  # the models inside the package
+READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
+
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.dtype("<f8"),
+    "FloatStorage": np.dtype("<f4"),
+    "HalfStorage": np.dtype("<f2"),
+    "BFloat16Storage": np.dtype("<u2"),  # widened to float32 below
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class _StorageType:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dtype = _STORAGE_DTYPES[name]
+
+
+def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -> np.ndarray:
+    """A tensor as a numpy array (a copy), from its storage, offset, shape and strides."""
+    shape, strides = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+    if any(s < 0 for s in shape + strides) or offset < 0:
+        raise InvalidModelError("weights file: negative tensor size or stride")
+    if shape and min(shape) > 0 and offset + sum((n - 1) * s for n, s in zip(shape, strides)) >= len(storage):
+        raise InvalidModelError("weights file: a tensor reaches past its storage")
+    items = np.lib.stride_tricks.as_strided(
+        storage[offset:], shape, tuple(s * storage.itemsize for s in strides), writeable=False
+    )
+    return np.array(items)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return dict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise InvalidModelError(f"weights file: holds {module}.{name}, which a weights file never does")
+
+    def persistent_load(self, pid: Any) -> np.ndarray:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise InvalidModelError("weights file: unknown persistent reference")
+        _, storage_type, key, _location, count = pid
+        if not isinstance(storage_type, _StorageType):
+            raise InvalidModelError("weights file: unknown storage type")
+        try:
+            raw = self.archive.read(f"{self.prefix}data/{key}")
+        except KeyError:
+            raise InvalidModelError(f"weights file: storage {key!r} is missing") from None
+        dtype = storage_type.dtype
+        if len(raw) < int(count) * dtype.itemsize:
+            raise InvalidModelError(f"weights file: storage {key!r} is shorter than announced")
+        storage = np.frombuffer(raw, dtype=dtype, count=int(count))
+        if storage_type.name == "BFloat16Storage":
+            storage = (storage.astype(np.uint32) << 16).view(np.float32)
+        return storage
+
+
+def read_weights(source: str | Path | bytes) -> dict:
+    """The contents of a weights file, tensors as numpy arrays (float16 stays float16; bfloat16
+    becomes float32). Raises InvalidModelError for anything that is not such a file."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidModelError(f"not a weights file ({type(exc).__name__}: {exc})") from None
+    with archive:
+        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise InvalidModelError("not a weights file (no data.pkl)")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = (
+            archive.read(f"{prefix}byteorder") if f"{prefix}byteorder" in archive.namelist() else b"little"
+        )
+        if byteorder != b"little":
+            raise InvalidModelError("weights file: big-endian tensors are not supported")
+        try:
+            state = _Unpickler(archive.read(pickles[0]), archive, prefix).load()
+        except InvalidModelError:
+            raise
+        except Exception as exc:
+            raise InvalidModelError(f"weights file does not load ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise InvalidModelError("weights file: the top level is not a dict")
+    return state
+
+
+def file_digest(path: Path) -> bytes:
+    return bytes_digest(path.read_bytes())
+
+
+def bytes_digest(data: bytes) -> bytes:
+    """The first 8 bytes of the SHA-256 of ``data`` (a weights file's contents)."""
+    return hashlib.sha256(data).digest()[:8]
+
+
+def decoder_digest(state: dict, path: Path, data: bytes | None = None) -> bytes:
+    """The 8 bytes that name the decoder side of a weights file, written into every stream.
+
+    A file's own ``decoder_digest`` entry (16 hex digits) when it has one: weights whose
+    encoder was retrained against an unchanged decoder carry their parent's identity, so
+    files written with either decode with both. Otherwise the first 8 bytes of the SHA-256
+    of the weights file: of ``data``, its bytes, when given (e.g. a blob from git history;
+    ``path`` then only names it in errors), else of the file at ``path``.
+    """
+    stored = state.get("decoder_digest")
+    if stored is None:
+        return file_digest(path) if data is None else bytes_digest(data)
+    try:
+        digest = bytes.fromhex(stored) if isinstance(stored, str) else b""
+    except ValueError:
+        digest = b""
+    if len(digest) != 8:
+        raise InvalidModelError(f"{path}: decoder_digest must be 16 hex digits, got {stored!r:.40}")
+    return digest
