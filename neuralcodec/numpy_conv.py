@@ -25,20 +25,29 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, pad
     return out.reshape(1, c_out, out_h, out_w)
 
 
+CHUNK_BYTES = 64 << 20  # at most this much of tap products held at once
+
+
 def conv_transpose2d(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int, output_padding: int
 ) -> np.ndarray:
     """Transposed convolution of x (1, C_in, H, W) with weight (C_in, C_out, k, k), as
-    torch.nn.functional.conv_transpose2d: input (iy, ix) adds weight[:, :, ky, kx] times its
-    values to output (iy·stride − padding + ky, ix·stride − padding + kx). One matrix product per
-    tap over the inputs it reaches, so no product is spent on the zeros between samples."""
+    torch.nn.functional.conv_transpose2d, in the dtype of x: input (iy, ix) adds
+    weight[:, :, ky, kx] times its values to output (iy·stride − padding + ky, ix·stride −
+    padding + kx). The taps' products are computed a few taps at a time as one BLAS product with
+    the whole input (read as it is, never copied per tap), then added into the output."""
     _, c_in, height, width = x.shape
     c_out, k = weight.shape[1], weight.shape[2]
     out_h = (height - 1) * stride - 2 * padding + k + output_padding
     out_w = (width - 1) * stride - 2 * padding + k + output_padding
     out = np.empty((c_out, out_h, out_w), dtype=x.dtype)
     out[:] = bias.astype(x.dtype)[:, None, None]
-    taps = np.ascontiguousarray(weight.transpose(2, 3, 1, 0), dtype=x.dtype)  # (k, k, C_out, C_in)
+    taps = [(ky, kx) for ky in range(k) for kx in range(k)]
+    # (taps, C_out, C_in): the rows of one product, tap after tap
+    matrix = np.ascontiguousarray(weight.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(k * k * c_out, c_in)
+    inputs = np.ascontiguousarray(x[0], dtype=x.dtype).reshape(c_in, height * width)
+    per_tap = c_out * height * width * x.dtype.itemsize
+    chunk = max(1, min(len(taps), CHUNK_BYTES // max(per_tap, 1)))
 
     def reach(tap: int, size: int, out_size: int) -> tuple[slice, slice]:
         """Inputs whose output lands inside, and the strided outputs they land on."""
@@ -47,12 +56,13 @@ def conv_transpose2d(
         start = first * stride - padding + tap
         return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
 
-    for ky in range(k):
-        rows_in, rows_out = reach(ky, height, out_h)
-        for kx in range(k):
+    for c0 in range(0, len(taps), chunk):
+        group = taps[c0 : c0 + chunk]
+        rows = matrix[c0 * c_out : (c0 + len(group)) * c_out]
+        products = (rows @ inputs).reshape(len(group), c_out, height, width)
+        for (ky, kx), product in zip(group, products):
+            rows_in, rows_out = reach(ky, height, out_h)
             cols_in, cols_out = reach(kx, width, out_w)
-            window = np.ascontiguousarray(x[0, :, rows_in, cols_in])
-            if window.size:
-                product = taps[ky, kx] @ window.reshape(c_in, -1)
-                out[:, rows_out, cols_out] += product.reshape(c_out, *window.shape[1:])
+            if rows_in.start < rows_in.stop and cols_in.start < cols_in.stop:
+                out[:, rows_out, cols_out] += product[:, rows_in, cols_in]
     return out[None]
