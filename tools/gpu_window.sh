@@ -15,7 +15,8 @@
 #      machine is warm), else STATE/MODEL (the portable folder an earlier window returned), else
 #      the shipped weights. Checkpoints every 500 steps, written into $OUT as they are made: a
 #      call killed midway returns the state of its last checkpoint.
-#   3. export (calibrated on the pack) and benchmarks.rd of each trained model on Kodak, with JPEG.
+#   3. export (calibrated on the pack) and benchmarks.rd of each trained model on Kodak, with JPEG;
+#      then tools/high_fidelity.py at its top two levels (quality 100 and one level below).
 # $OUT: MODEL/params-00.pt + MODEL/portable.json (fp16 kernels: the next window's STATE/MODEL),
 # weights/MODEL-gpu.pt (the exported file that was evaluated), results.tar.gz (logs, tables,
 # benchmark JSON) and summary.txt. DEVICE=cpu runs the same on the CPU (its test, tiny settings).
@@ -123,7 +124,10 @@ for model in $models; do
               --data "$pack" --calibration-crop "$crop" \
           && timeout "$(within 10)" "$PYTHON" -m benchmarks.rd --dataset "$images" --limit "$rd_limit" \
               --codecs "jpeg,neuralcodec:$out/weights/$model-gpu.pt" --device "$device" --threads 4 $eval_qualities \
-              --no-anchors --no-progress --out "$work/rd-$model-gpu" ) > "$work/eval-$model.log" 2>&1 &
+              --no-anchors --no-progress --out "$work/rd-$model-gpu" \
+          && timeout "$(within 5)" "$PYTHON" tools/high_fidelity.py --model "$out/weights/$model-gpu.pt" \
+              --dataset "$images" --images 24 --extra 0 --levels top --device "$device" --threads 4 \
+              > "$work/top-$model.md" ) > "$work/eval-$model.log" 2>&1 &
     fi
 done
 wait
@@ -137,7 +141,7 @@ done
     cat "$work/machine.txt"
     [ -f "$work/throughput.md" ] && cat "$work/throughput.md"
     for f in "$work"/train-*.out; do [ -f "$f" ] && { echo "== $f"; tr '\r' '\n' < "$f" | grep -E "step [0-9]+:|stopped|resumed|initialised|Error" | tail -n 12; }; done
-    for f in "$work"/rd-*/summary.md; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
+    for f in "$work"/rd-*/summary.md "$work"/top-*.md; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
 } > "$out/summary.txt" 2>&1
 tar czf "$out/results.tar.gz" --exclude=./kodak -C "$work" .
 cat "$out/summary.txt"

@@ -52,7 +52,7 @@ def extended_model(name: str, extra: int):
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     from pytorch_msssim import ms_ssim as msssim
 
-    t = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None].double()  # noqa: E731
+    t = lambda x: torch.from_numpy(np.array(x, dtype=np.float64)).permute(2, 0, 1)[None]  # noqa: E731
     return float(msssim(t(a), t(b), data_range=255.0))
 
 
@@ -62,8 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", type=Path, default=Path("../shared/datasets/kodak"))
     p.add_argument("--images", type=int, default=4, help="the first N images (sorted by name)")
     p.add_argument("--extra", type=int, default=2, help="levels added above the top")
-    p.add_argument("--levels", default="4,5,5.5,6,6.5,7", help="gain levels to measure (real numbers)")
+    p.add_argument(
+        "--levels",
+        default="4,5,5.5,6,6.5,7",
+        help="gain levels to measure (real numbers); 'top': the top two",
+    )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="where the transforms run (cpu, cuda)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = extended_model(args.model, args.extra)
@@ -71,18 +76,19 @@ def main(argv: list[str] | None = None) -> None:
     paths = sorted(args.dataset.glob("*.png"))[: args.images]
     images = [np.asarray(Image.open(f).convert("RGB")) for f in paths]
     top = model.config.levels - 1
+    levels = [top - 1.0, float(top)] if args.levels == "top" else [float(v) for v in args.levels.split(",")]
     print(
         f"# {args.model}: gains extrapolated by {args.extra} levels, {len(images)} images of "
-        f"{args.dataset}, effort 0"
+        f"{args.dataset}, effort 0, {args.device}; quality 100 is level {top}"
     )
     print("| level | λ | bpp | PSNR dB | MS-SSIM |")
     print("|---|---|---|---|---|")
-    for level in (float(v) for v in args.levels.split(",")):
+    for level in levels:
         quality = 100.0 * level / top  # quality_to_level of this extended model: linear over its levels
         bpp, psnrs, ms = [], [], []
         for img in images:
-            data = neuralcodec.compress(img, quality, model, device="cpu", effort=0)
-            out = np.asarray(neuralcodec.decompress(data, model=model, device="cpu").convert("RGB"))
+            data = neuralcodec.compress(img, quality, model, device=args.device, effort=0)
+            out = np.asarray(neuralcodec.decompress(data, model=model, device=args.device).convert("RGB"))
             bpp.append(8 * len(data) / (img.shape[0] * img.shape[1]))
             psnrs.append(psnr(img, out))
             ms.append(ms_ssim(img, out))

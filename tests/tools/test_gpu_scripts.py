@@ -116,6 +116,7 @@ def test_the_window_script_trains_exports_evaluates_and_the_next_window_resumes(
         assert (
             tmp_path / "work" / f"rd-{model}-gpu" / f"neuralcodec-{model}-gpu.json"
         ).is_file()  # evaluated
+        assert "| 2 |" in (tmp_path / "work" / f"top-{model}.md").read_text()  # quality 100 (3 levels)
     summary = (out / "summary.txt").read_text()
     assert "fp32 1x64² device" in summary and "seed" in summary
     assert (tmp_path / "work" / "speed").is_dir() and (
