@@ -276,3 +276,19 @@ def test_a_second_job_on_the_same_output_tree_is_refused(tmp_path, make_image, t
         ]
         assert main(args) == 1
     assert "another ncodec job is writing this folder" in capsys.readouterr().err
+
+
+def test_decompress_reports_a_damaged_nc_file_and_decodes_the_rest(
+    tmp_path, make_image, tiny_model, in_process
+):
+    src, nc, png = tmp_path / "src", tmp_path / "nc", tmp_path / "png"
+    make_tree(src, make_image, 3)
+    compress_tree(src, nc, model=tiny_model, effort=0)
+    damaged = nc / "f1" / "sub1" / "img001.nc"
+    damaged.write_bytes(damaged.read_bytes()[:20])
+    result = decompress_tree(nc, png, model=tiny_model)
+    assert [(f.src, f.kind) for f in result.failures] == [("f1/sub1/img001.nc", "bad-input")]
+    assert (
+        result.exit_code == 2 and result.done_now == 2 and not (png / "f1" / "sub1" / "img001.png").exists()
+    )
+    assert outputs(png) == ["f0/sub0/img000.png", "f2/sub0/img002.png"]
