@@ -32,9 +32,7 @@ def test_integer_convolutions_equal_torchs_exactly(stride, padding, kernel):
             padding=padding,
             output_padding=output_padding,
         )
-        got = numpy_conv.conv_transpose2d(
-            x[:, :5], weight_t[:5, :7], bias_t, stride, padding, output_padding
-        )
+        got = numpy_conv.conv_transpose2d(x[:, :5], weight_t[:5, :7], bias_t, stride, padding, output_padding)
         assert np.array_equal(got, expected.numpy())
 
 
