@@ -33,9 +33,15 @@ _LAZY = {
 }
 
 
+# Submodules reachable as attributes after a plain ``import neuralcodec``.
+_SUBMODULES = {"bulk", "numpy_decoder"}
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
+    if name in _LAZY or name in _SUBMODULES:
         import importlib
 
+        if name in _SUBMODULES:
+            return importlib.import_module(f"neuralcodec.{name}")
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'neuralcodec' has no attribute {name!r}")

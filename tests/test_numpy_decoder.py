@@ -103,3 +103,15 @@ def test_decoding_never_imports_torch(tiny_model, make_image, tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_package_reaches_the_numpy_decoder_without_torch(tiny_model, make_image, tmp_path):
+    path = tmp_path / "y.nc"
+    path.write_bytes(neuralcodec.compress(make_image(64, 64, seed=3), 50, tiny_model, "cpu", effort=0))
+    code = (
+        "import sys, neuralcodec\n"
+        f"image = neuralcodec.numpy_decoder.decompress(open({str(path)!r}, 'rb').read(), {str(tiny_model)!r})\n"
+        "assert image.size == (64, 64) and 'torch' not in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
