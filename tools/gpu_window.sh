@@ -11,7 +11,9 @@
 #      (alone on the GPU, so their timings hold); then benchmarks.rd of JPEG and the shipped models
 #      on Kodak, beside the training (its numbers do not depend on timing).
 #   2. training: both models at once (two processes, or ONE_PROCESS=1: one process, --also) until
-#      EVAL_MINUTES before the end. Each resumes runs/gpu-MODEL/last.ckpt (a second call while the
+#      EVAL_MINUTES before the end; a model whose training fails (a TRAIN_FLAGS option this
+#      machine cannot run, say) trains the time that is left with FALLBACK_FLAGS (default none:
+#      host crops, unfused Adam, as the earlier GPU runs). Each resumes runs/gpu-MODEL/last.ckpt (a second call while the
 #      machine is warm), else STATE/MODEL (the portable folder an earlier window returned), else
 #      the shipped weights. Checkpoints every 500 steps, written into $OUT as they are made: a
 #      call killed midway returns the state of its last checkpoint.
@@ -50,7 +52,9 @@ deadline=$("$PYTHON" -c "import time, sys; print(int(time.time() + float(sys.arg
 left() { echo $(( deadline - $(date +%s) )); }
 within() { local s=$(( $(left) - $1 )); [ "$s" -lt 20 ] && s=20; echo "$s"; }  # seconds, at least 20
 mkdir -p "$out" "$work"
-prepare_machine | tee "$work/machine.txt"
+prepare_machine > "$work/machine.txt" 2>&1  # not in a pipe: it exports PYTHONPATH (the carried wheels)
+cat "$work/machine.txt"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tools/*.py import neuralcodec from this checkout
 echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags" >> "$work/machine.txt"
 
 # Kodak as the benchmarks read it: PNG (it may travel as lossless WebP, 24 % smaller, same pixels).
@@ -85,8 +89,6 @@ if [ "$start_phase" = 1 ]; then
 fi
 
 # Training until EVAL_MINUTES before the end; its clock starts after loading (STARTUP_S allowed).
-train_min=$("$PYTHON" -c "import sys; print(round((int(sys.argv[1]) - 60 * float(sys.argv[2]) - int(sys.argv[3])) / 60, 2))" \
-    "$(left)" "$eval_minutes" "${STARTUP_S:-30}")
 model_args() {  # MODEL: the per-model options of tools/train.py
     local model=$1 init=""
     # train.py resumes runs/gpu-MODEL/last.ckpt first; --init is named anyway, so that with --also
@@ -95,24 +97,38 @@ model_args() {  # MODEL: the per-model options of tools/train.py
     elif [ "$shipped_init" = 1 ]; then init="--init neuralcodec/weights/$model.pt"; fi
     echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model"
 }
-common="--runs-dir $runs --data $pack --device $device --minutes $train_min --batch-size $batch --crop $crop --lr $lr \
---lr-final $lr_final --decay-start $decay_start --warmup 100 --eval-dir $images --eval-images 4 --eval-every 1000 \
---checkpoint-every 500 --threads 4 --ema-decay $ema --portable-fp16 --seed $seed $train_flags"
-if "$PYTHON" -c "import sys; sys.exit(float(sys.argv[1]) < 0.2)" "$train_min"; then
-    set -- $models
-    if [ "${ONE_PROCESS:-0}" = 1 ] && [ $# = 2 ]; then
-        "$PYTHON" tools/train.py $common $(model_args "$1") $model_flags \
-            --also "$(model_args "$2") $model_flags" > "$work/train-$1-$2.out" 2>&1
-    else
-        train_pids=()
-        for model in $models; do
-            "$PYTHON" tools/train.py $common $(model_args "$model") $model_flags > "$work/train-$model.out" 2>&1 &
-            train_pids+=($!)
-        done
-        wait "${train_pids[@]}"
+train_models() {  # ONE FLAGS MODEL...: train MODELs at once until the deadline; prints those that failed
+    local one=$1 flags=$2 minutes common model failed="" pids=() i=0
+    shift 2
+    minutes=$("$PYTHON" -c "import sys; print(round((int(sys.argv[1]) - 60 * float(sys.argv[2]) - int(sys.argv[3])) / 60, 2))" \
+        "$(left)" "$eval_minutes" "${STARTUP_S:-30}")
+    if "$PYTHON" -c "import sys; sys.exit(float(sys.argv[1]) >= 0.2)" "$minutes"; then
+        echo "training: no time left ($minutes min)" >> "$work/machine.txt"
+        return
     fi
-else
-    echo "training: no time left ($train_min min)" >> "$work/machine.txt"
+    common="--runs-dir $runs --data $pack --device $device --minutes $minutes --batch-size $batch --crop $crop \
+--lr $lr --lr-final $lr_final --decay-start $decay_start --warmup 100 --eval-dir $images --eval-images 4 \
+--eval-every 1000 --checkpoint-every 500 --threads 4 --ema-decay $ema --portable-fp16 --seed $seed $flags"
+    if [ "$one" = 1 ] && [ $# = 2 ]; then
+        "$PYTHON" tools/train.py $common $(model_args "$1") $model_flags \
+            --also "$(model_args "$2") $model_flags" >> "$work/train-$1-$2.out" 2>&1 || echo "$1 $2"
+        return
+    fi
+    for model in "$@"; do
+        "$PYTHON" tools/train.py $common $(model_args "$model") $model_flags >> "$work/train-$model.out" 2>&1 &
+        pids+=($!)
+    done
+    for model in "$@"; do
+        wait "${pids[$i]}" || failed="$failed $model"
+        i=$((i + 1))
+    done
+    echo $failed
+}
+failed=$(train_models "${ONE_PROCESS:-0}" "$train_flags" $models)
+if [ -n "$failed" ]; then  # e.g. a flag that fails on this machine: the rest of the time with FALLBACK_FLAGS
+    echo "training with '$train_flags' failed for $failed; again with '${FALLBACK_FLAGS-}'" >> "$work/machine.txt"
+    failed=$(train_models 0 "${FALLBACK_FLAGS-}" $failed)
+    [ -n "$failed" ] && echo "training failed again for $failed" >> "$work/machine.txt"
 fi
 [ -n "$rd_pid" ] && wait "$rd_pid"
 

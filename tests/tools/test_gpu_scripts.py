@@ -129,11 +129,13 @@ def test_the_window_script_trains_exports_evaluates_and_the_next_window_resumes(
     shutil.copytree(out, tmp_path / "state", ignore=shutil.ignore_patterns("weights", "*.gz", "*.txt"))
     shutil.rmtree(out)
     again = {**env, "RUNS": str(tmp_path / "runs2"), "WORK": str(tmp_path / "work2"), "START": "0"}
+    again["TRAIN_FLAGS"] = "--crops device --no-such-option"  # fails at once: the fallback flags train
     again["EVAL_MINUTES"] = "0.3"
     done = subprocess.run(
         ["bash", str(TOOLS / "gpu_window.sh"), "0.9"], env=again, capture_output=True, text=True, cwd=REPO
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "initialised from portable parameters" in (tmp_path / "work2" / "train-mse.out").read_text()
+    assert "again with ''" in (tmp_path / "work2" / "machine.txt").read_text()
     history = load_portable(out / "mse")[1]["history"]
     assert sum(s["steps"] for s in history) > steps and len(history) == 2
