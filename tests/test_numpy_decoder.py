@@ -110,7 +110,8 @@ def test_the_package_reaches_the_numpy_decoder_without_torch(tiny_model, make_im
     path.write_bytes(neuralcodec.compress(make_image(64, 64, seed=3), 50, tiny_model, "cpu", effort=0))
     code = (
         "import sys, neuralcodec\n"
-        f"image = neuralcodec.numpy_decoder.decompress(open({str(path)!r}, 'rb').read(), {str(tiny_model)!r})\n"
+        f"data = open({str(path)!r}, 'rb').read()\n"
+        f"image = neuralcodec.numpy_decoder.decompress(data, {str(tiny_model)!r})\n"
         "assert image.size == (64, 64) and 'torch' not in sys.modules\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
