@@ -11,7 +11,10 @@ starts a local Ray instance for the job.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 try:
@@ -28,6 +31,21 @@ from neuralcodec.bulk.engine import EngineError, bounded_map
 from neuralcodec.bulk.worker import Item, JobSpec, Outcome, Worker
 
 
+@contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """Standard error (file descriptor 2) to /dev/null: Ray's C++ core logs a line a second while
+    it fails to reach a wrong address; the exception that follows says it in one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class RayEngine:
     """Actors on a Ray cluster, each with at most two items in flight."""
 
@@ -35,7 +53,10 @@ class RayEngine:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             try:
-                ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+                with _native_logs_silenced():
+                    ray.init(
+                        address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False
+                    )
             except Exception as exc:  # ConnectionError, ValueError, RuntimeError: one line for the user
                 raise EngineError(
                     f"cannot start or join a Ray cluster ({type(exc).__name__}: {exc})"
