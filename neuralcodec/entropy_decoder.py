@@ -50,7 +50,8 @@ def band_parameters(
     hyper_synthesis: HyperSynthesis, z_hat: np.ndarray, r0: int, r1: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus Z_HALO rows of
-    context on each side (enough that the result equals the whole image's)."""
+    context on each side (enough that the result equals the whole image's). Only slices: the
+    encoder passes torch tensors and the torch hyper-synthesis (neuralcodec.codec)."""
     a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
     scales, means = hyper_synthesis(z_hat[:, :, a0:a1])
     crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
