@@ -25,13 +25,18 @@ from neuralcodec.container import (
 )
 from neuralcodec.entropy_decoder import EntropyParameters, decode_latents
 from neuralcodec.entropy_models import TableSet
-from neuralcodec.errors import InvalidModelError, ModelMismatchError, ModelNotFoundError
+from neuralcodec.errors import InvalidModelError, ModelMismatchError
 from neuralcodec.exact_numpy import HyperSynthesis
 from neuralcodec.image_modes import decoded_image
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
 from neuralcodec.models.mean_scale import z_offsets
 from neuralcodec.numpy_synthesis import Synthesis
-from neuralcodec.weights_file import READABLE_WEIGHTS_FORMATS, SHIPPED_WEIGHTS, decoder_digest, read_weights
+from neuralcodec.weights_file import (
+    READABLE_WEIGHTS_FORMATS,
+    decoder_digest,
+    read_weights,
+    resolve_model_path,
+)
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,9 @@ def load(path: Path) -> NumpyModel:
 
 
 def model_for(header: Header, model: str | Path | None = None) -> NumpyModel:
-    """The weights ``model`` names (a file, or a shipped model's name), else the shipped model the
-    header names; ModelMismatchError when its decoder is not the file's."""
-    path = Path(model) if model is not None else SHIPPED_WEIGHTS / f"{header.model_name}.pt"
-    if not path.is_file() and model is not None:
-        path = SHIPPED_WEIGHTS / f"{model}.pt"
-    if not path.is_file():
-        raise ModelNotFoundError(f"file needs model {header.model_name!r}, which is not installed")
+    """The weights ``model`` names (a ``.pt`` file, or a shipped model's name), else the shipped
+    model the header names; ModelMismatchError when its decoder is not the file's."""
+    path = resolve_model_path(header.model_name if model is None else model)
     loaded = load(path.resolve())
     if loaded.digest != header.model_digest:
         raise ModelMismatchError(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from neuralcodec.errors import InvalidModelError
+from neuralcodec.errors import InvalidModelError, ModelNotFoundError
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"  # the models inside the package
 READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
@@ -85,6 +85,23 @@ class _Unpickler(pickle.Unpickler):
         if storage_type.name == "BFloat16Storage":
             storage = (storage.astype(np.uint32) << 16).view(np.float32)
         return storage
+
+
+def available_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    return sorted(p.stem for p in SHIPPED_WEIGHTS.glob("*.pt"))
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".pt" and path.is_file():
+        return path
+    shipped = SHIPPED_WEIGHTS / f"{name_or_path}.pt"
+    if shipped.is_file():
+        return shipped
+    raise ModelNotFoundError(
+        f"model {str(name_or_path)!r} not found; shipped models: {', '.join(available_models()) or 'none'}"
+    )
 
 
 def read_weights(source: str | Path | bytes) -> dict:

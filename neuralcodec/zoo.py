@@ -15,39 +15,25 @@ import torch
 from neuralcodec.container import MODEL_NAME
 from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.models.loaded import LoadedModel
+from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 from neuralcodec.weights_file import (
     READABLE_WEIGHTS_FORMATS,
     SHIPPED_WEIGHTS,
+    available_models,
     bytes_digest,
     decoder_digest,
     file_digest,
+    resolve_model_path,
 )
 
-__all__ = ["bytes_digest", "decoder_digest", "file_digest"]  # re-exported: zoo is where callers look
-from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
+# Re-exported (torch-free, in weights_file): zoo is where callers look for them.
+__all__ = ["available_models", "bytes_digest", "decoder_digest", "file_digest", "resolve_model_path"]
 
-WEIGHTS_DIR = SHIPPED_WEIGHTS
+WEIGHTS_DIR = SHIPPED_WEIGHTS  # the shipped models' folder (patch weights_file.SHIPPED_WEIGHTS)
 WEIGHTS_PATH_VARIABLE = "NEURALCODEC_WEIGHTS"  # folders (os.pathsep-separated) of earlier decoders
 DEFAULT_MODEL = "msssim"
 WEIGHTS_FORMAT = 2  # what export writes; 2 added the z offsets (ẑ on a grid centred on the z medians)
 Z_OFFSET_BITS = 8  # z offsets are stored as integers in units of 2^-8
-
-
-def available_models() -> list[str]:
-    """Names of the models shipped inside the package."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
-
-
-def resolve_model_path(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".pt" and path.is_file():
-        return path
-    shipped = WEIGHTS_DIR / f"{name_or_path}.pt"
-    if shipped.is_file():
-        return shipped
-    raise ModelNotFoundError(
-        f"model {str(name_or_path)!r} not found; shipped models: {', '.join(available_models()) or 'none'}"
-    )
 
 
 @lru_cache(maxsize=8)

@@ -147,12 +147,12 @@ def test_files_of_a_retrained_decoder_decode_once_its_earlier_weights_are_filed(
     """A release that retrains a decoder ships new weights; files of the earlier one must not be lost."""
     import torch
 
-    from neuralcodec import zoo
+    from neuralcodec import weights_file, zoo
 
     shipped, archive = tmp_path / "shipped", tmp_path / "archive"
     shipped.mkdir()
     (shipped / "tiny.pt").write_bytes(tiny_model.read_bytes())
-    monkeypatch.setattr(zoo, "WEIGHTS_DIR", shipped)
+    monkeypatch.setattr(weights_file, "SHIPPED_WEIGHTS", shipped)
     monkeypatch.setenv(zoo.WEIGHTS_PATH_VARIABLE, str(archive))
     zoo.load_model.cache_clear()
     data = neuralcodec.compress(image, 50, "tiny")
