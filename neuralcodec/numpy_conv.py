@@ -34,35 +34,40 @@ def conv_transpose2d(
     """Transposed convolution of x (1, C_in, H, W) with weight (C_in, C_out, k, k), as
     torch.nn.functional.conv_transpose2d, in the dtype of x: input (iy, ix) adds
     weight[:, :, ky, kx] times its values to output (iy·stride − padding + ky, ix·stride −
-    padding + kx). The taps' products are computed a few taps at a time as one BLAS product with
-    the whole input (read as it is, never copied per tap), then added into the output."""
+    padding + kx).
+
+    The taps' products are computed a few taps at a time as one BLAS product with the whole
+    input (read as it is, never copied per tap) into one reused buffer. Writing
+    ky − padding = stride·q + r (0 ≤ r < stride), tap ky lands on output rows stride·(iy + q)
+    + r: each product is added, shifted by whole rows and columns, into a contiguous plane of
+    its output phase (r_y, r_x), and the phases are interleaved once at the end."""
     _, c_in, height, width = x.shape
     c_out, k = weight.shape[1], weight.shape[2]
     out_h = (height - 1) * stride - 2 * padding + k + output_padding
     out_w = (width - 1) * stride - 2 * padding + k + output_padding
-    out = np.empty((c_out, out_h, out_w), dtype=x.dtype)
-    out[:] = bias.astype(x.dtype)[:, None, None]
+    shifts = [divmod(tap - padding, stride) for tap in range(k)]
+    low = -min(q for q, _ in shifts)  # margin so that every shifted product lies inside its plane
+    reach = max(q for q, _ in shifts)
+    rows = low + max(-(-out_h // stride), height + reach)
+    cols = low + max(-(-out_w // stride), width + reach)
+    phases = np.zeros((stride, stride, c_out, rows, cols), dtype=x.dtype)
     taps = [(ky, kx) for ky in range(k) for kx in range(k)]
     # (taps, C_out, C_in): the rows of one product, tap after tap
     matrix = np.ascontiguousarray(weight.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(k * k * c_out, c_in)
     inputs = np.ascontiguousarray(x[0], dtype=x.dtype).reshape(c_in, height * width)
-    per_tap = c_out * height * width * x.dtype.itemsize
-    chunk = max(1, min(len(taps), CHUNK_BYTES // max(per_tap, 1)))
-
-    def reach(tap: int, size: int, out_size: int) -> tuple[slice, slice]:
-        """Inputs whose output lands inside, and the strided outputs they land on."""
-        first = max(0, -(-(padding - tap) // stride))
-        last = min(size - 1, (out_size - 1 + padding - tap) // stride)
-        start = first * stride - padding + tap
-        return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
-
-    for c0 in range(0, len(taps), chunk):
-        group = taps[c0 : c0 + chunk]
-        rows = matrix[c0 * c_out : (c0 + len(group)) * c_out]
-        products = (rows @ inputs).reshape(len(group), c_out, height, width)
-        for (ky, kx), product in zip(group, products):
-            rows_in, rows_out = reach(ky, height, out_h)
-            cols_in, cols_out = reach(kx, width, out_w)
-            if rows_in.start < rows_in.stop and cols_in.start < cols_in.stop:
-                out[:, rows_out, cols_out] += product[:, rows_in, cols_in]
+    chunk = max(1, min(len(taps), CHUNK_BYTES // max(c_out * height * width * x.dtype.itemsize, 1)))
+    buffer = np.empty((chunk * c_out, height * width), dtype=x.dtype)
+    for first in range(0, len(taps), chunk):
+        group = taps[first : first + chunk]
+        products = buffer[: len(group) * c_out]
+        np.matmul(matrix[first * c_out : first * c_out + len(products)], inputs, out=products)
+        for (ky, kx), product in zip(group, products.reshape(len(group), c_out, height, width)):
+            (qy, ry), (qx, rx) = shifts[ky], shifts[kx]
+            phases[ry, rx, :, low + qy : low + qy + height, low + qx : low + qx + width] += product
+    out = np.empty((c_out, out_h, out_w), dtype=x.dtype)
+    for ry in range(stride):
+        for rx in range(stride):
+            n_rows, n_cols = len(range(ry, out_h, stride)), len(range(rx, out_w, stride))
+            out[:, ry::stride, rx::stride] = phases[ry, rx, :, low : low + n_rows, low : low + n_cols]
+    out += bias.astype(x.dtype)[:, None, None]
     return out[None]

@@ -11,43 +11,55 @@ Tile and halo are multiples of the function's stride, so strided grids stay alig
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
-Reader = Callable[[int, int, int, int], Tensor]  # (top, left, height, width) -> (B, C, h, w)
+# A torch.Tensor or a numpy array, (B, C, h, w); tiling itself imports no torch.
+Array = Any
+Reader = Callable[[int, int, int, int], Array]  # (top, left, height, width) -> (B, C, h, w)
+
+
+def _host_empty(like: Array, shape: tuple[int, ...]) -> Array:
+    """An uninitialised host (CPU) array of ``like``'s kind and dtype."""
+    if isinstance(like, np.ndarray):
+        return np.empty(shape, dtype=like.dtype)
+    return like.new_empty(shape, device="cpu")
+
+
+def _to_host(x: Array) -> Array:
+    return x if isinstance(x, np.ndarray) else x.cpu()
 
 
 def run_tiled(
-    fn: Callable[[Tensor], Tensor],
+    fn: Callable[[Array], Array],
     read: Reader,
     size: tuple[int, int],
     up: int,
     down: int,
     tile: tuple[int, int],
     halo: int,
-) -> Tensor:
+) -> Array:
     """Apply ``fn`` over an input of ``size`` (H, W) tile by tile; output is (H, W)·up/down.
 
-    ``fn`` maps a (B, C, h, w) input crop to a (B, C', h·up/down, w·up/down) output on any
-    device; the assembled output lives on the CPU with ``fn``'s output dtype.
+    ``fn`` maps a (B, C, h, w) input crop to a (B, C', h·up/down, w·up/down) output: a torch
+    tensor on any device, or a numpy array; the assembled output is of the same kind, on the
+    CPU, with ``fn``'s output dtype.
     """
     height, width = size
     tile_h, tile_w = tile
     for value in (tile_h, tile_w, halo):
         if value % down:
             raise ValueError("tile and halo must be multiples of the stride")
-    out: Tensor | None = None
+    out: Array | None = None
     for top in range(0, height, tile_h):
         for left in range(0, width, tile_w):
             r0, c0 = max(0, top - halo), max(0, left - halo)
             r1, c1 = min(height, top + tile_h + halo), min(width, left + tile_w + halo)
             result = fn(read(r0, c0, r1 - r0, c1 - c0))
             if out is None:
-                out = torch.empty(
-                    (result.shape[0], result.shape[1], height * up // down, width * up // down),
-                    dtype=result.dtype,
-                )
+                shape = (result.shape[0], result.shape[1], height * up // down, width * up // down)
+                out = _host_empty(result, shape)
             bottom, right = min(height, top + tile_h), min(width, left + tile_w)
             crop = result[
                 :,
@@ -56,12 +68,12 @@ def run_tiled(
                 (left - c0) * up // down : (right - c0) * up // down,
             ]
             out[:, :, top * up // down : bottom * up // down, left * up // down : right * up // down] = (
-                crop.cpu()
+                _to_host(crop)
             )
     assert out is not None
     return out
 
 
-def tensor_reader(x: Tensor) -> Reader:
-    """Reader over an in-memory (B, C, H, W) tensor."""
+def tensor_reader(x: Array) -> Reader:
+    """Reader over an in-memory (B, C, H, W) tensor or array."""
     return lambda top, left, h, w: x[:, :, top : top + h, left : left + w]

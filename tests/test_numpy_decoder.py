@@ -21,6 +21,13 @@ from neuralcodec.zoo import WEIGHTS_DIR, available_models
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def float32_torch_transforms(monkeypatch) -> None:
+    """The numpy decoder runs g_s in float32; compare it with the torch decoder in float32
+    (on CPUs with bf16 the torch decoder would otherwise run bf16)."""
+    monkeypatch.setenv("NEURALCODEC_TRANSFORMS", "float32")
+
+
 def _same(expected, got, path="") -> int:
     """Assert torch.load's ``expected`` equals read_weights' ``got``; count the tensors."""
     if isinstance(expected, torch.Tensor):
