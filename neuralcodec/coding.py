@@ -4,7 +4,6 @@ face of this module (and adds rate control's targets to ``compress``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,24 +23,11 @@ from neuralcodec.container import (
     unpack,
 )
 from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
-from neuralcodec.errors import (
-    InvalidModelError,
-    ModelMismatchError,
-    NeuralCodecError,
-    one_line,
-)
 from neuralcodec.image_modes import PreparedImage, decoded_image, pack_alpha, prepare
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
-from neuralcodec.zoo import (
-    DEFAULT_MODEL,
-    WEIGHTS_PATH_VARIABLE,
-    available_models,
-    decoder_file_name,
-    find_decoder,
-    load_model,
-    weights_search_path,
-)
+from neuralcodec.weights_file import decoder_for, load_reporting
+from neuralcodec.zoo import DEFAULT_MODEL, load_model
 
 DEFAULT_QUALITY = 75.0
 ImageSource = Image.Image | str | Path | np.ndarray
@@ -149,55 +135,13 @@ def compress_with_stats(
 def loaded_model(model: str | Path | LoadedModel) -> LoadedModel:
     """A shipped model's name or a weights file, loaded (cached); a loaded model as it is.
     Raises InvalidModelError with a one-line message for a file that does not load."""
-    return _load(load_model, model)
-
-
-def _load(load: Callable[[str | Path], LoadedModel], model: str | Path | LoadedModel) -> LoadedModel:
-    """``load(model)``, or ``model`` itself when it is loaded already; a weights file that does not
-    load (damaged, truncated, not a neuralcodec model) raises InvalidModelError with a one-line
-    message instead of torch's or pickle's own."""
-    if isinstance(model, LoadedModel):
-        return model
-    try:
-        return load(model)
-    except (NeuralCodecError, MemoryError):
-        raise
-    except Exception as exc:
-        text = one_line(exc)
-        reason = type(exc).__name__ + (f": {text}" if text and len(text) <= 80 else "")
-        raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
+    return model if isinstance(model, LoadedModel) else load_reporting(load_model, model)
 
 
 def model_for(header: Header, model: str | Path | LoadedModel | None = None) -> LoadedModel:
-    """The loaded model a stream needs, or a clear error naming it.
-
-    Without ``model``: the shipped model the header names when its decoder digest matches,
-    else that decoder's weights file from the weights search path (zoo.find_decoder), so
-    files written before a decoder was retrained still decode once its weights are there.
-    """
-    name, digest = header.model_name, header.model_digest
-    if model is not None:  # the caller's choice: an unknown or damaged one is reported as such
-        loaded = loaded_model(model)
-    else:
-        loaded = _load(lambda n: find_decoder(n, digest), name)
-        if loaded is None:
-            installed = (
-                f"installed {name!r} has decoder {load_model(name).digest.hex()}"
-                if name in available_models()
-                else f"{name!r} is not installed"
-            )
-            folders = os.pathsep.join(str(p) for p in weights_search_path()) or "(none)"
-            raise ModelMismatchError(
-                f"file needs model {name!r} with decoder {digest.hex()}; {installed}: put that decoder's "
-                f"weights file {decoder_file_name(name, digest)} into {folders} "
-                f"(${WEIGHTS_PATH_VARIABLE}), or name it with --model"
-            )
-    if loaded.digest != digest:
-        raise ModelMismatchError(
-            f"file was made with model {name!r} decoder {digest.hex()}; "
-            f"the weights given ({loaded.name!r}) have decoder {loaded.digest.hex()}"
-        )
-    return loaded
+    """The loaded model a stream needs (``model``, else the shipped or archived decoder the
+    header names: weights_file.decoder_for), or a clear error naming it."""
+    return decoder_for(header.model_name, header.model_digest, model, loaded_model)
 
 
 def read_header(data: bytes) -> Container:

@@ -25,7 +25,7 @@ from neuralcodec.container import (
 )
 from neuralcodec.entropy_decoder import EntropyParameters, decode_latents
 from neuralcodec.entropy_models import TableSet
-from neuralcodec.errors import InvalidModelError, ModelMismatchError
+from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_numpy import HyperSynthesis
 from neuralcodec.image_modes import decoded_image
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
@@ -34,6 +34,8 @@ from neuralcodec.numpy_synthesis import Synthesis
 from neuralcodec.weights_file import (
     READABLE_WEIGHTS_FORMATS,
     decoder_digest,
+    decoder_for,
+    load_reporting,
     read_weights,
     resolve_model_path,
 )
@@ -80,17 +82,14 @@ def load(path: Path) -> NumpyModel:
     return NumpyModel.from_file(path)
 
 
+def _load_named(model: str | Path) -> NumpyModel:
+    return load_reporting(load, resolve_model_path(model).resolve())
+
+
 def model_for(header: Header, model: str | Path | None = None) -> NumpyModel:
-    """The weights ``model`` names (a ``.pt`` file, or a shipped model's name), else the shipped
-    model the header names; ModelMismatchError when its decoder is not the file's."""
-    path = resolve_model_path(header.model_name if model is None else model)
-    loaded = load(path.resolve())
-    if loaded.digest != header.model_digest:
-        raise ModelMismatchError(
-            f"file was made with model {header.model_name!r} decoder {header.model_digest.hex()}; "
-            f"{path.name} has decoder {loaded.digest.hex()}"
-        )
-    return loaded
+    """The model a stream needs, as neuralcodec.coding.model_for finds it (the weights ``model``
+    names, else the shipped or archived decoder the header names), or a clear error."""
+    return decoder_for(header.model_name, header.model_digest, model, _load_named)
 
 
 def decompress(

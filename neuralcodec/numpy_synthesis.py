@@ -9,11 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralcodec.numpy_conv import conv_transpose2d
+from neuralcodec.tiling import run_tiled, tensor_reader
 
 STRIDE, PADDING, OUTPUT_PADDING = 2, 2, 1  # models.hyperprior.deconv with kernel 5, stride 2
 _REPARAM_OFFSET = 2.0**-18  # layers.GDN's parametrisation
 _PEDESTAL = _REPARAM_OFFSET**2
 _BETA_MIN = 1e-6
+# g_s runs tile by tile: TILE latents (16·TILE pixels) a side plus HALO latents of context.
+# Four deconvolutions (kernel 5, stride 2, padding 2) make pixel p depend on ŷ within
+# p/16 ± (1 + 1/2 + 1/4 + 1/8): two latents of halo give the whole-image result. 64 latents
+# hold a 1024 × 1024 tile's activations in about 0.7 GB (a Kodak image is one tile).
+TILE = 64
+HALO = 2
 
 
 def _non_negative(stored: np.ndarray, minimum: float) -> np.ndarray:
@@ -65,12 +72,27 @@ class Synthesis:
         a, b = self.log_inverse_gain[lower], self.log_inverse_gain[lower + 1]
         return np.exp(a + frac * (b - a)).astype(np.float32)
 
-    def __call__(self, y_hat: np.ndarray, level: float, height: int, width: int) -> np.ndarray:
-        """ŷ (1, M, h, w) -> uint8 RGB (height, width, 3), cropped from the padded size."""
-        x = (y_hat * self.inverse_gain(level)[None, :, None, None]).astype(np.float32)
+    def pixels(self, y_hat: np.ndarray, inverse_gain: np.ndarray) -> np.ndarray:
+        """ŷ (1, M, h, w) of one tile -> uint8 (1, 3, 16h, 16w)."""
+        x = (y_hat * inverse_gain[None, :, None, None]).astype(np.float32)
         for i, (weight, bias) in enumerate(self.deconvs):
             x = conv_transpose2d(x, weight, bias, STRIDE, PADDING, OUTPUT_PADDING)
             if i < len(self.gdns):
                 x = self.gdns[i](x)
-        pixels = np.rint(np.clip(x[0, :, :height, :width], 0.0, 1.0) * 255.0).astype(np.uint8)
-        return np.ascontiguousarray(pixels.transpose(1, 2, 0))
+        return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def __call__(self, y_hat: np.ndarray, level: float, height: int, width: int) -> np.ndarray:
+        """ŷ (1, M, h, w) -> uint8 RGB (height, width, 3), cropped from the padded size; tile
+        by tile (TILE, HALO), so memory beyond ŷ and the pixels stays bounded at any size."""
+        inverse_gain = self.inverse_gain(level)
+        size = (y_hat.shape[2], y_hat.shape[3])
+        out = run_tiled(
+            lambda tile: self.pixels(tile, inverse_gain),
+            tensor_reader(y_hat),
+            size,
+            16,
+            1,
+            (TILE, TILE),
+            HALO,
+        )
+        return np.ascontiguousarray(out[0, :, :height, :width].transpose(1, 2, 0))

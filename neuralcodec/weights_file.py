@@ -1,4 +1,5 @@
-"""Read a weights file (``torch.save``'s zip format) into numpy arrays, without torch.
+"""Weights files without torch: where they are (shipped models, archived decoders), which one
+a stream needs, and reading one (``torch.save``'s zip format) into numpy arrays.
 
 Only what weights files hold is accepted, as ``torch.load(weights_only=True)`` does: dicts,
 lists, tuples, numbers, strings and tensors of the storage types below. Anything else in the
@@ -9,14 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from neuralcodec.errors import InvalidModelError, ModelNotFoundError
+from neuralcodec.container import MODEL_NAME
+from neuralcodec.errors import (
+    InvalidModelError,
+    ModelMismatchError,
+    ModelNotFoundError,
+    NeuralCodecError,
+    one_line,
+)
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"  # the models inside the package
 READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
@@ -102,6 +112,107 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     raise ModelNotFoundError(
         f"model {str(name_or_path)!r} not found; shipped models: {', '.join(available_models()) or 'none'}"
     )
+
+
+WEIGHTS_PATH_VARIABLE = "NEURALCODEC_WEIGHTS"  # folders (os.pathsep-separated) of earlier decoders
+
+
+def weights_search_path() -> list[Path]:
+    """Folders searched for the weights of decoders that are no longer shipped.
+
+    The folders listed in ``$NEURALCODEC_WEIGHTS`` (separated by ``os.pathsep``) when it is
+    set, else ``$XDG_DATA_HOME/neuralcodec/weights`` (``~/.local/share/neuralcodec/weights``).
+    """
+    listed = os.environ.get(WEIGHTS_PATH_VARIABLE)
+    if listed is not None:
+        return [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
+    try:
+        data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    except RuntimeError:  # no home directory to be found: only $NEURALCODEC_WEIGHTS can say
+        return []
+    return [Path(data_home) / "neuralcodec" / "weights"]
+
+
+def decoder_file_name(name: str, digest: bytes) -> str:
+    """``NAME-DIGEST.pt``: how the weights of decoder ``digest`` of model ``name`` are filed."""
+    return f"{name}-{digest.hex()}.pt"
+
+
+def archived_decoder(name: str, digest: bytes) -> Path | None:
+    """The weights file ``decoder_file_name(name, digest)`` in the first folder of
+    :func:`weights_search_path` that has one, or None. ``name`` must be a model name
+    (letters, digits, ``_``, ``-``), never a path."""
+    if not MODEL_NAME.fullmatch(name) or len(digest) != 8:
+        raise ModelNotFoundError(f"{name!r} is not a model name")
+    for folder in weights_search_path():
+        path = folder / decoder_file_name(name, digest)
+        if path.is_file():
+            return path
+    return None
+
+
+def missing_decoder_message(name: str, digest: bytes, installed: bytes | None) -> str:
+    """Why a file of model ``name``, decoder ``digest``, cannot be decoded here and how to fix
+    it (``installed``: the shipped model's decoder, None when no such model is shipped)."""
+    have = f"installed {name!r} has decoder {installed.hex()}" if installed else f"{name!r} is not installed"
+    folders = os.pathsep.join(str(p) for p in weights_search_path()) or "(none)"
+    return (
+        f"file needs model {name!r} with decoder {digest.hex()}; {have}: put that decoder's "
+        f"weights file {decoder_file_name(name, digest)} into {folders} "
+        f"(${WEIGHTS_PATH_VARIABLE}), or name it with --model"
+    )
+
+
+class Decoder(Protocol):
+    """A loaded model as decoding sees it (torch's LoadedModel, the numpy decoder's model)."""
+
+    name: str
+    digest: bytes
+
+
+D = TypeVar("D", bound=Decoder)
+
+
+def load_reporting(load: Callable[[Any], D], model: str | Path) -> D:
+    """``load(model)``; a weights file that does not load (damaged, truncated, not a
+    neuralcodec model) raises InvalidModelError with a one-line message instead of torch's,
+    pickle's or a missing key's own."""
+    try:
+        return load(model)
+    except (NeuralCodecError, MemoryError):
+        raise
+    except Exception as exc:
+        text = one_line(exc)
+        reason = type(exc).__name__ + (f": {text}" if text and len(text) <= 80 else "")
+        raise InvalidModelError(f"{model}: not a usable neuralcodec weights file ({reason})") from None
+
+
+def decoder_for(name: str, digest: bytes, model: Any, load: Callable[[Any], D]) -> D:
+    """The model that decodes a stream of model ``name`` with decoder ``digest``.
+
+    ``model`` (the caller's choice, loaded with ``load``) when given; else the shipped model of
+    that name when its decoder is ``digest``, else that decoder's archived weights file
+    (:func:`archived_decoder`), so files written before a decoder was retrained still decode
+    once its weights are there. ModelMismatchError, naming what to install, otherwise.
+    """
+    if model is not None:  # an unknown or damaged one is reported by ``load`` as such
+        loaded = load(model)
+    else:
+        installed = load(name) if MODEL_NAME.fullmatch(name) and name in available_models() else None
+        if installed is not None and installed.digest == digest:
+            return installed
+        path = archived_decoder(name, digest)
+        if path is None:
+            raise ModelMismatchError(
+                missing_decoder_message(name, digest, installed.digest if installed else None)
+            )
+        loaded = load(path)
+    if loaded.digest != digest:
+        raise ModelMismatchError(
+            f"file was made with model {name!r} decoder {digest.hex()}; "
+            f"the weights given ({loaded.name!r}) have decoder {loaded.digest.hex()}"
+        )
+    return loaded
 
 
 def read_weights(source: str | Path | bytes) -> dict:

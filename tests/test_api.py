@@ -147,7 +147,7 @@ def test_files_of_a_retrained_decoder_decode_once_its_earlier_weights_are_filed(
     """A release that retrains a decoder ships new weights; files of the earlier one must not be lost."""
     import torch
 
-    from neuralcodec import weights_file, zoo
+    from neuralcodec import numpy_decoder, weights_file, zoo
 
     shipped, archive = tmp_path / "shipped", tmp_path / "archive"
     shipped.mkdir()
@@ -163,17 +163,22 @@ def test_files_of_a_retrained_decoder_decode_once_its_earlier_weights_are_filed(
     state["transforms"][key] = state["transforms"][key] * 0.5
     torch.save(state, shipped / "tiny.pt")
     zoo.load_model.cache_clear()
+    numpy_decoder.load.cache_clear()
     needed = zoo.decoder_file_name("tiny", zoo.file_digest(tiny_model))
     with pytest.raises(ModelMismatchError, match=needed):
         neuralcodec.decompress(data)
+    with pytest.raises(ModelMismatchError, match=needed):
+        numpy_decoder.decompress(data)
 
     archive.mkdir()
     (archive / needed).write_bytes(tiny_model.read_bytes())
     assert np.array_equal(np.asarray(neuralcodec.decompress(data)), before)
+    assert np.abs(np.asarray(numpy_decoder.decompress(data), dtype=int) - before).max() <= 1
     new = neuralcodec.compress(image, 50, "tiny")  # new files use the shipped weights
     assert neuralcodec.read_header(new).header.model_digest == zoo.load_model("tiny").digest
     assert neuralcodec.read_header(new).header.model_digest != zoo.file_digest(tiny_model)
     zoo.load_model.cache_clear()
+    numpy_decoder.load.cache_clear()
 
 
 def _copy_with_other_decoder(tiny_model, path):
