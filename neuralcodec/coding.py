@@ -5,10 +5,8 @@ face of this module (and adds rate control's targets to ``compress``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from neuralcodec import codec, refine
@@ -19,41 +17,22 @@ from neuralcodec.container import (
     Header,
     SectionType,
     check_pixel_limit,
-    pack,
     unpack,
 )
-from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
-from neuralcodec.image_modes import PreparedImage, decoded_image, pack_alpha, prepare
+from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS
+from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
+from neuralcodec.numpy_encoder import (
+    DEFAULT_QUALITY,
+    CompressStats,
+    ImageSource,
+    check_effort,
+    check_quality,
+    encoded_file,
+)
 from neuralcodec.weights_file import decoder_for, load_reporting
 from neuralcodec.zoo import DEFAULT_MODEL, load_model
-
-DEFAULT_QUALITY = 75.0
-ImageSource = Image.Image | str | Path | np.ndarray
-
-
-@dataclass
-class CompressStats:
-    """What ``ncodec compress -v`` reports."""
-
-    width: int
-    height: int
-    file_bytes: int
-    estimated_bits: float
-    actual_bits: int
-    notes: list[str]
-
-    @property
-    def bpp(self) -> float:
-        return self.file_bytes * 8 / (self.width * self.height)
-
-
-def _check_quality(quality: float) -> float:
-    q = float(quality)
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"quality must be within 0..100, got {quality}")
-    return q
 
 
 def default_effort(width: int, height: int, metric: str = "mse") -> int:
@@ -72,18 +51,6 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     if not refine.refines_in_one_window(height, width):
         return 0
     return DEFAULT_EFFORTS.get(metric, 0)
-
-
-def check_effort(effort: int | None) -> int | None:
-    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder), or None: the image's
-    default (:func:`default_effort`)."""
-    if effort is None:
-        return None
-    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)):
-        raise ValueError(f"effort must be an integer 0..{MAX_EFFORT}, got {effort!r}")
-    if not 0 <= effort <= MAX_EFFORT:
-        raise ValueError(f"effort must be within 0..{MAX_EFFORT}, got {effort}")
-    return int(effort)
 
 
 def compress_with_stats(
@@ -106,7 +73,7 @@ def compress_with_stats(
     models, 1 for ``ms-ssim`` ones; else 0);
     ``progress(done, total)`` is called while it runs.
     """
-    q = _check_quality(quality)
+    q = check_quality(quality)
     effort = check_effort(effort)
     loaded = loaded_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
@@ -117,17 +84,7 @@ def compress_with_stats(
     streams = architecture.encode(
         loaded, prepared.rgb[None], q, device, effort=effort, progress=progress, gray_output=gray
     )[0]
-    sections = [(SectionType.Z, streams.z)] + [(SectionType.Y, band) for band in streams.y]
-    if prepared.alpha is not None:
-        sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
-    if prepared.icc:
-        sections.append((SectionType.ICC, prepared.icc))
-    if prepared.exif:
-        sections.append((SectionType.EXIF, prepared.exif))
-    if prepared.notes:
-        sections.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
-    header = Header(loaded.name, loaded.digest, w, h, prepared.mode, q, codec.BAND_ROWS)
-    data = pack(Container(header, sections))
+    data = encoded_file(prepared, loaded.name, loaded.digest, q, streams.z, streams.y, codec.BAND_ROWS)
     stats = CompressStats(w, h, len(data), streams.estimated_bits, streams.actual_bits, prepared.notes)
     return data, stats
 

@@ -1,0 +1,218 @@
+"""Encode images to ``.nc`` files with numpy, Pillow and constriction only: no torch is imported.
+
+What ``neuralcodec.compress(image, quality, model, effort=0)`` writes, computed without torch:
+the analysis in numpy float32 (neuralcodec.numpy_analysis, the torch encoder's tiles), then
+the same symbols, tables, coder and container. The hyper-synthesis that sets the coder's
+probabilities is the exact integer one (neuralcodec.exact_numpy), so every file decodes, with
+either decoder, to the ŷ its symbols say. The float32 analysis is not bit-exact with torch's:
+a few latents within rounding of a quantisation boundary may round the other way, so files
+differ from the torch encoder's by a few bytes, not in size or quality (tests hold the symbols
+≥ 99.9 % equal). Effort above 0 refines latents with torch and is refused here.
+
+The argument checks, statistics and container assembly here are torch-free and shared with the
+torch encoder (neuralcodec.coding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neuralcodec.container import MAX_BAND_ROWS, Container, Header, SectionType, pack
+from neuralcodec.effort_levels import MAX_EFFORT
+from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_index, z_values
+from neuralcodec.entropy_models import encode_groups, scale_indexes, table_bits
+from neuralcodec.errors import NeuralCodecError
+from neuralcodec.image_modes import PreparedImage, pack_alpha, prepare
+from neuralcodec.models.interface import quality_to_level
+from neuralcodec.numpy_analysis import Analysis
+from neuralcodec.numpy_decoder import NumpyModel
+from neuralcodec.numpy_decoder import load as load_decoder
+from neuralcodec.weights_file import read_weights, resolve_model_path
+
+DEFAULT_QUALITY = 75.0
+DEFAULT_MODEL = "msssim"  # zoo.DEFAULT_MODEL (zoo imports torch)
+ImageSource = Image.Image | str | Path | np.ndarray
+
+
+class TorchRequiredError(NeuralCodecError, ValueError):
+    """What was asked for needs torch, which the numpy encoder does without."""
+
+
+@dataclass
+class CompressStats:
+    """What ``ncodec compress -v`` reports."""
+
+    width: int
+    height: int
+    file_bytes: int
+    estimated_bits: float
+    actual_bits: int
+    notes: list[str]
+
+    @property
+    def bpp(self) -> float:
+        return self.file_bytes * 8 / (self.width * self.height)
+
+
+def check_quality(quality: float) -> float:
+    """Quality as a float; ValueError outside 0..100."""
+    q = float(quality)
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"quality must be within 0..100, got {quality}")
+    return q
+
+
+def check_effort(effort: int | None) -> int | None:
+    """Effort must be an integer 0..MAX_EFFORT (0: single-pass encoder), or None: the image's
+    default (coding.default_effort)."""
+    if effort is None:
+        return None
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)):
+        raise ValueError(f"effort must be an integer 0..{MAX_EFFORT}, got {effort!r}")
+    if not 0 <= effort <= MAX_EFFORT:
+        raise ValueError(f"effort must be within 0..{MAX_EFFORT}, got {effort}")
+    return int(effort)
+
+
+def encoded_file(
+    prepared: PreparedImage,
+    model_name: str,
+    model_digest: bytes,
+    quality: float,
+    z: bytes,
+    y: list[bytes],
+    band_rows: int = MAX_BAND_ROWS,
+) -> bytes:
+    """The ``.nc`` file of an image's coded latents (``z``, one ``y`` per band of ``band_rows``
+    ẑ rows) and what travels beside them: alpha, ICC profile, EXIF and notes, in the section
+    order docs/FORMAT.md requires."""
+    sections = [(SectionType.Z, z)] + [(SectionType.Y, band) for band in y]
+    if prepared.alpha is not None:
+        sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
+    if prepared.icc:
+        sections.append((SectionType.ICC, prepared.icc))
+    if prepared.exif:
+        sections.append((SectionType.EXIF, prepared.exif))
+    if prepared.notes:
+        sections.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
+    height, width = prepared.rgb.shape[:2]
+    header = Header(model_name, model_digest, width, height, prepared.mode, quality, band_rows)
+    return pack(Container(header, sections))
+
+
+@dataclass
+class CodedLatents:
+    """The entropy-coded streams of one image and the rate its integer tables give the symbols
+    (bits; entropy_models.table_bits: what the coder reaches, to a few words per section).
+    The torch encoder's estimate is the continuous Gaussian's, which needs torch's ndtr."""
+
+    z: bytes
+    y: list[bytes] = field(default_factory=list)  # one stream per band
+    estimated_bits: float = 0.0
+
+    @property
+    def actual_bits(self) -> int:
+        return 8 * (len(self.z) + sum(len(b) for b in self.y))
+
+
+def encode_latents(
+    params: EntropyParameters, y: np.ndarray, z: np.ndarray, band_rows: int = MAX_BAND_ROWS
+) -> CodedLatents:
+    """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4)) as
+    codec.encode_latents does: z symbols round(z − offset), clamped into the z tables; per band
+    of ``band_rows`` ẑ rows the exact (scales, means) and y symbols round(y − μ), clamped into
+    the y table of each scale. The symbols are those entropy_decoder.decode_latents reads back."""
+    rows, cols = z.shape[2:]
+    z_tables, y_tables = params.z_tables, params.y_tables
+    z_idx = z_index(params.hyper_channels, rows, cols)
+    offsets = params.z_offsets.reshape(1, -1, 1, 1)
+    z_sym = z_tables.clamp(np.rint(z.astype(np.float64) - offsets).ravel().astype(np.int64), z_idx)
+    z_hat = z_values(params.z_offsets, z_sym, rows, cols)
+    coded = CodedLatents(encode_groups(z_sym, z_idx, z_tables), [], table_bits(z_sym, z_idx, z_tables))
+    for r0 in range(0, rows, band_rows):
+        r1 = min(rows, r0 + band_rows)
+        scales, means = band_parameters(params.hyper_synthesis, z_hat, r0, r1)
+        index = scale_indexes(scales.ravel(), params.scale_table)
+        residual = y[:, :, 4 * r0 : 4 * r1].astype(np.float64) - means
+        y_sym = y_tables.clamp(np.rint(residual).ravel().astype(np.int64), index)
+        coded.y.append(encode_groups(y_sym, index, y_tables))
+        coded.estimated_bits += table_bits(y_sym, index, y_tables)
+    return coded
+
+
+@dataclass(frozen=True)
+class EncoderModel:
+    """A weights file's decoder side (numpy_decoder.NumpyModel) and its analysis transforms."""
+
+    decoder: NumpyModel
+    analysis: Analysis
+
+    def encode(self, rgb: np.ndarray, quality: float) -> CodedLatents:
+        """uint8 pixels (H, W, 3) at ``quality`` -> the coded latents (effort 0)."""
+        y, z = self.analysis(rgb, quality_to_level(quality, self.decoder.levels))
+        return encode_latents(self.decoder.entropy, y, z)
+
+
+@lru_cache(maxsize=8)
+def load(path: Path) -> EncoderModel:
+    """The encoder of a weights file (loaded once per process)."""
+    return EncoderModel(load_decoder(path), Analysis.from_transforms(read_weights(path)["transforms"]))
+
+
+def compress_with_stats(
+    image: ImageSource | PreparedImage,
+    quality: float = DEFAULT_QUALITY,
+    model: str | Path | None = None,
+    keep_metadata: bool = True,
+    effort: int | None = 0,
+) -> tuple[bytes, CompressStats]:
+    """Compress one image as ``neuralcodec.compress_with_stats(..., effort=0)`` does, without
+    torch; also return sizes and the model's own rate estimate.
+
+    ``model``: a shipped model's name or a weights file (None: the default model). ``effort``
+    0 (or None: the default without torch) is the single-pass encoder; higher efforts refine
+    latents with torch and raise TorchRequiredError.
+    """
+    q = check_quality(quality)
+    effort = check_effort(effort)
+    if effort:
+        raise TorchRequiredError(f"effort {effort} refines latents with torch; install torch or use effort 0")
+    encoder = load(resolve_model_path(DEFAULT_MODEL if model is None else model).resolve())
+    prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
+    coded = encoder.encode(prepared.rgb, q)
+    name, digest = encoder.decoder.name, encoder.decoder.digest
+    data = encoded_file(prepared, name, digest, q, coded.z, coded.y)
+    height, width = prepared.rgb.shape[:2]
+    stats = CompressStats(width, height, len(data), coded.estimated_bits, coded.actual_bits, prepared.notes)
+    return data, stats
+
+
+def compress(
+    image: ImageSource | PreparedImage,
+    quality: float = DEFAULT_QUALITY,
+    model: str | Path | None = None,
+    keep_metadata: bool = True,
+    effort: int | None = 0,
+) -> bytes:
+    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes, as
+    ``neuralcodec.compress(image, quality, model, effort=0)`` does, without torch. Every image
+    mode neuralcodec.compress takes (grayscale, alpha, 16-bit, palette, CMYK, metadata)."""
+    return compress_with_stats(image, quality, model, keep_metadata, effort)[0]
+
+
+__all__ = [
+    "CompressStats",
+    "TorchRequiredError",
+    "check_effort",
+    "check_quality",
+    "compress",
+    "compress_with_stats",
+    "encode_latents",
+    "encoded_file",
+    "load",
+]
