@@ -1,7 +1,8 @@
 """neuralcodec: a learned image codec (mean-scale hyperprior + constriction ANS).
 
 The top level stays light: the public functions are imported on first use, so
-``import neuralcodec`` does not pull in torch until something is compressed.
+``import neuralcodec`` does not pull in torch until something is compressed; decoding and
+reading headers work without torch installed (neuralcodec.decoding).
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from neuralcodec.api import compress, compress_with_stats, decompress, read_header
+    from neuralcodec.api import compress, compress_with_stats
+    from neuralcodec.decoding import decompress, read_header
     from neuralcodec.zoo import available_models, load_model
 
 _LAZY = {
     "compress": "neuralcodec.api",
     "compress_with_stats": "neuralcodec.api",
-    "decompress": "neuralcodec.api",
-    "read_header": "neuralcodec.api",
+    "decompress": "neuralcodec.decoding",
+    "read_header": "neuralcodec.decoding",
     "available_models": "neuralcodec.zoo",
     "load_model": "neuralcodec.zoo",
 }

@@ -17,12 +17,11 @@ from neuralcodec.coding import (
     check_effort,
     check_pixel_limit,
     compress_with_stats,
-    decompress,
     default_effort,
     loaded_model,
     model_for,
-    read_header,
 )
+from neuralcodec.decoding import decompress, read_header
 from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.zoo import DEFAULT_MODEL, available_models, load_model

@@ -7,8 +7,9 @@ never a traceback.
 
 Start-up: this module imports only the standard library and the torch-free
 neuralcodec.effort_levels at the top. ``--help``, ``--version``, ``info`` and argument errors
-never import torch (tests/test_cli.py checks it); compress and decompress import it when they
-start working.
+never import torch (tests/test_cli.py checks it); nor does decompress, unless asked for the
+torch backend (``--backend torch``, ``--device cuda``); compress imports it when it starts working.
+torch missing where a command needs it is a usage error (exit 1), said before any file is read.
 """
 
 from __future__ import annotations
@@ -412,9 +413,14 @@ def _run_batch(
     return code
 
 
-def _set_threads(threads: int | None) -> None:
-    """--threads N: torch's intra-op threads (default: torch's own, one per available core)."""
-    if threads is not None:
+def _set_threads(threads: int | None, torch_backend: bool = True) -> None:
+    """--threads N: the BLAS's threads (read when numpy is first imported, which the commands
+    do after this) and, where torch runs, torch's intra-op threads (default: one per core)."""
+    if threads is None:
+        return
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if torch_backend:
         import torch
 
         torch.set_num_threads(threads)
@@ -536,19 +542,28 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             fmt = formats[o.suffix.lower()]
             raise UsageError(f"{o}: Pillow cannot write {fmt} images; pick another extension")
     _check_stdio(inputs, outputs)
-    _set_threads(args.threads)
+    backend = args.backend or ("numpy" if args.device in ("auto", "cpu") else "torch")
+    from neuralcodec.decoding import choose_backend
+    from neuralcodec.errors import DeviceUnavailableError
+    from neuralcodec.runtime import TorchRequiredError
+
+    try:
+        choose_backend(backend, args.device)  # before any file is read or written
+    except (TorchRequiredError, DeviceUnavailableError) as exc:
+        raise UsageError(str(exc)) from None
+    _set_threads(args.threads, torch_backend=backend == "torch")
 
     def one(src: Target, dst: Target) -> str:
-        from neuralcodec.container import unpack
+        from neuralcodec.container import DEFAULT_MAX_PIXELS, unpack
 
         start = time.perf_counter()
         data = _read(src, nc=True)
-        unpack(data)  # a damaged or foreign file fails here, before torch is imported
+        unpack(data)  # a damaged or foreign file fails here, before a model is loaded
 
-        from neuralcodec.api import DEFAULT_MAX_PIXELS, decompress
+        from neuralcodec.decoding import decompress
 
         limit = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
-        image = decompress(data, args.device, args.model, strip=args.strip, max_pixels=limit)
+        image = decompress(data, args.device, args.model, args.strip, limit, backend)
         fmt = "PNG" if dst == STDIO else formats[dst.suffix.lower()]  # type: ignore[union-attr]
         extra = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
 
@@ -816,6 +831,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse images above N pixels (default 89478485, Pillow's limit; at most 2^29)",
     )
+    d.add_argument(
+        "--backend",
+        choices=["numpy", "torch"],
+        help="numpy: the CPU, no torch imported (default); torch: as the encoder runs the "
+        "transforms, on any --device (default with --device cuda)",
+    )
     d.set_defaults(func=cmd_decompress)
     i = sub.add_parser("info", help="print the header of .nc files")
     i.add_argument("inputs", nargs="+", metavar="FILE", help=".nc files (- for standard input)")
@@ -851,24 +872,20 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning  # one line each, and restored for in-process callers
             device = getattr(args, "device", "auto")
             _check_device(device)
-            if device != "auto":
+            from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
+            from neuralcodec.runtime import requested_precision, torch_available
+
+            if device not in ("auto", "cpu") and torch_available():  # without torch: said per command
                 from neuralcodec.codec import resolve_device
-                from neuralcodec.errors import DeviceUnavailableError
 
                 try:
                     resolve_device(device)
                 except DeviceUnavailableError as exc:
                     raise UsageError(str(exc)) from None
-            if os.environ.get("NEURALCODEC_TRANSFORMS"):  # checked before any file is touched
-                import torch
-
-                from neuralcodec.codec import transforms_precision
-                from neuralcodec.errors import ConfigurationError
-
-                try:
-                    transforms_precision(torch.device("cpu"))
-                except ConfigurationError as exc:
-                    raise UsageError(str(exc)) from None
+            try:
+                requested_precision()  # NEURALCODEC_TRANSFORMS, checked before any file is touched
+            except ConfigurationError as exc:
+                raise UsageError(str(exc)) from None
             return args.func(args)
     except UsageError as exc:
         _say(f"ncodec: {exc}")

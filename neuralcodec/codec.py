@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,10 +21,11 @@ from torch import Tensor
 from neuralcodec import entropy_decoder
 from neuralcodec.container import MAX_BAND_ROWS
 from neuralcodec.entropy_models import encode_groups, gaussian_bits, scale_indexes, table_bits
-from neuralcodec.errors import ConfigurationError, DeviceUnavailableError
+from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models import interface
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.models.loaded import LoadedModel
+from neuralcodec.runtime import requested_precision
 from neuralcodec.tiling import Reader, run_tiled, tensor_reader
 
 TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single tile)
@@ -78,10 +78,6 @@ def quality_to_level(model: LoadedModel, quality: float) -> float:
     return interface.quality_to_level(quality, model.config.levels)
 
 
-TRANSFORMS_ENV = "NEURALCODEC_TRANSFORMS"  # auto (default) | bf16 | float32
-TRANSFORMS_CHOICES = ("auto", "bf16", "float32")
-
-
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with bf16 matrix hardware (AMX or AVX512-BF16) that oneDNN uses.
@@ -107,9 +103,7 @@ def transforms_precision(device: torch.device) -> str:
     coder's probabilities are exact integer arithmetic: the precision moves decoded pixels by
     a level or so, never the latents a file decodes to.
     """
-    choice = os.environ.get(TRANSFORMS_ENV, "auto").strip().lower() or "auto"
-    if choice not in TRANSFORMS_CHOICES:
-        raise ConfigurationError(f"{TRANSFORMS_ENV}={choice!r} is not one of {', '.join(TRANSFORMS_CHOICES)}")
+    choice = requested_precision()
     if choice != "auto":
         return choice
     fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())

@@ -13,7 +13,6 @@ from neuralcodec import codec, refine
 from neuralcodec.container import (
     DEFAULT_MAX_PIXELS,
     ColorMode,
-    Container,
     Header,
     SectionType,
     check_pixel_limit,
@@ -99,11 +98,6 @@ def model_for(header: Header, model: str | Path | LoadedModel | None = None) -> 
     """The loaded model a stream needs (``model``, else the shipped or archived decoder the
     header names: weights_file.decoder_for), or a clear error naming it."""
     return decoder_for(header.model_name, header.model_digest, model, loaded_model)
-
-
-def read_header(data: bytes) -> Container:
-    """Parse and validate a stream without decoding it (``ncodec info``)."""
-    return unpack(bytes(data))
 
 
 def decompress(

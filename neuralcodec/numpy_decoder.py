@@ -54,7 +54,10 @@ class NumpyModel:
     @classmethod
     def from_file(cls, path: Path) -> NumpyModel:
         data = path.read_bytes()
-        state = read_weights(data)
+        try:
+            state = read_weights(data)
+        except InvalidModelError as exc:
+            raise InvalidModelError(f"{path}: {exc}") from None
         if state.get("format") not in READABLE_WEIGHTS_FORMATS:
             raise InvalidModelError(f"{path} is not a neuralcodec weights file of a format this build reads")
         if state.get("architecture", DEFAULT_ARCHITECTURE) != DEFAULT_ARCHITECTURE:

@@ -37,7 +37,7 @@ class NcImageFile(ImageFile.ImageFile):
     format_description = "neuralcodec learned image codec"
 
     def _open(self) -> None:
-        from neuralcodec.api import read_header
+        from neuralcodec.decoding import read_header
         from neuralcodec.errors import InvalidInputError
 
         data = self.fp.read()
@@ -54,7 +54,7 @@ class NcImageFile(ImageFile.ImageFile):
 
     def load(self):
         if self.tile and getattr(self, "_nc_data", None) is not None:
-            from neuralcodec.api import decompress
+            from neuralcodec.decoding import decompress
 
             decoded = decompress(self._nc_data)
             self.im = decoded.im

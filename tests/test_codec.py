@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralcodec import codec
+from neuralcodec import codec, runtime
 from neuralcodec.zoo import load_model
 
 # Results depend on the transforms' precision: every test runs in float32 and in bf16.
@@ -46,7 +46,7 @@ def test_unknown_device_is_a_clear_error():
     ("setting", "expected"), [("float32", "float32"), ("bf16", "bf16"), (" BF16 ", "bf16"), ("", None)]
 )
 def test_the_transforms_precision_follows_the_environment(monkeypatch, setting, expected):
-    monkeypatch.setenv(codec.TRANSFORMS_ENV, setting)
+    monkeypatch.setenv(runtime.TRANSFORMS_ENV, setting)
     automatic = "bf16" if codec.cpu_has_fast_bf16() else "float32"
     assert codec.transforms_precision(torch.device("cpu")) == (expected or automatic)
     with codec.fast_math(torch.device("cpu")):
@@ -57,6 +57,6 @@ def test_the_transforms_precision_follows_the_environment(monkeypatch, setting, 
 def test_an_unknown_transforms_precision_is_refused_by_name(monkeypatch):
     from neuralcodec.errors import ConfigurationError
 
-    monkeypatch.setenv(codec.TRANSFORMS_ENV, "half")
+    monkeypatch.setenv(runtime.TRANSFORMS_ENV, "half")
     with pytest.raises(ConfigurationError, match="NEURALCODEC_TRANSFORMS='half'"):
         codec.transforms_precision(torch.device("cpu"))

@@ -123,3 +123,20 @@ def test_the_package_reaches_the_numpy_decoder_without_torch(tiny_model, make_im
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_tiled_synthesis_gives_the_whole_image_pixels(tiny_model, monkeypatch):
+    from neuralcodec import numpy_synthesis
+
+    state = read_weights(tiny_model)
+    synthesis = numpy_synthesis.Synthesis.from_transforms(state["transforms"])
+    channels = synthesis.deconvs[0][0].shape[0]
+    y_hat = np.round(np.random.default_rng(3).normal(size=(1, channels, 13, 21)) * 4).astype(np.float32)
+    monkeypatch.setattr(numpy_synthesis, "TILE", 1000)
+    whole = synthesis(y_hat, 2.0, 200, 330)
+    monkeypatch.setattr(numpy_synthesis, "TILE", 4)
+    tiled = synthesis(y_hat, 2.0, 200, 330)
+    assert whole.shape == (200, 330, 3)
+    assert np.array_equal(tiled, whole)
+    monkeypatch.setattr(numpy_synthesis, "HALO", 0)  # the test can fail: no halo leaves seams
+    assert not np.array_equal(synthesis(y_hat, 2.0, 200, 330), whole)

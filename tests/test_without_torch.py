@@ -1,0 +1,102 @@
+"""Without torch installed: decoding, headers, the Pillow plugin and ``ncodec decompress`` work;
+what needs torch says so in one line (exit 1) before any file is written. Each case runs in a
+subprocess in which ``import torch`` fails, as it does where torch is not installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neuralcodec
+
+NO_TORCH = "import sys; sys.modules['torch'] = None  # any import of torch fails, as without torch\n"
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", NO_TORCH + textwrap.dedent(code)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def _ncodec(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return _python(f"from neuralcodec.cli import main; sys.exit(main({args!r}))", cwd)
+
+
+@pytest.fixture
+def encoded(tiny_model, make_image, tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("NEURALCODEC_TRANSFORMS", "float32")  # the numpy decoder's precision
+    path = tmp_path / "x.nc"
+    path.write_bytes(neuralcodec.compress(make_image(80, 112, seed=4), 60, tiny_model, "cpu", effort=0))
+    return path
+
+
+def test_ncodec_decompress_decodes_without_torch(encoded, tiny_model, tmp_path):
+    done = _ncodec(["decompress", str(encoded), "out.png", "--model", str(tiny_model)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    expected = np.asarray(neuralcodec.decompress(encoded.read_bytes(), "cpu", tiny_model), dtype=int)
+    got = np.asarray(Image.open(tmp_path / "out.png"), dtype=int)
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1
+
+
+def test_the_library_and_the_pillow_plugin_decode_without_torch(encoded, tiny_model, tmp_path):
+    done = _python(
+        f"""
+        import neuralcodec
+        data = open({str(encoded)!r}, "rb").read()
+        assert neuralcodec.read_header(data).header.width == 112
+        image = neuralcodec.decompress(data, model={str(tiny_model)!r})
+        assert image.size == (112, 80), image.size
+        import pathlib
+        from PIL import Image
+        import neuralcodec.pillow_plugin
+        from neuralcodec import weights_file
+        weights_file.SHIPPED_WEIGHTS = pathlib.Path({str(tiny_model.parent)!r})  # "tiny" is shipped
+        with Image.open({str(encoded)!r}) as opened:
+            assert opened.format == "NC" and opened.convert("RGB").size == (112, 80)
+        assert "torch" not in sys.modules or sys.modules["torch"] is None
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["decompress", "x.nc", "y.png", "--backend", "torch"],
+        ["decompress", "x.nc", "y.png", "--device", "cuda"],
+    ],
+)
+def test_what_needs_torch_says_so_in_one_line_before_writing(encoded, args, tmp_path):
+    done = _ncodec(args, encoded.parent)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and "needs torch" in done.stderr and "pip install" in done.stderr
+    assert not (encoded.parent / "y.png").exists()
+
+
+def test_the_numpy_backend_refuses_a_gpu_in_one_line(encoded):
+    done = _ncodec(["decompress", "x.nc", "y.png", "--backend", "numpy", "--device", "cuda"], encoded.parent)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "CPU only" in done.stderr
+
+
+def test_ncodec_decompress_does_not_import_torch_where_it_is_installed(encoded, tiny_model, tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from neuralcodec.cli import main\n"
+            f"code = main(['decompress', {str(encoded)!r}, 'z.png', '--model', {str(tiny_model)!r}])\n"
+            "assert code == 0 and 'torch' not in sys.modules, code",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "z.png").is_file()
