@@ -17,3 +17,19 @@ def test_cpu_name_falls_back_without_cpuinfo_or_lscpu(monkeypatch):
     monkeypatch.setattr(machine.platform, "processor", lambda: "")
     monkeypatch.setattr(machine.platform, "machine", lambda: "riscv64")
     assert machine.cpu_name() == "riscv64"
+
+
+def test_vector_extensions_name_the_widest():
+    from neuralcodec.machine import vector_extensions
+
+    assert vector_extensions({"avx2", "avx512f", "avx512_bf16"}) == "AVX-512 bf16"
+    assert vector_extensions({"avx2", "avx512f"}) == "AVX-512"
+    assert vector_extensions({"avx2", "avx512f", "amx_bf16"}) == "AMX bf16"
+    assert vector_extensions({"sse4_1", "avx2"}) == "AVX2"
+    assert vector_extensions(set()) == "no AVX2"
+
+
+def test_cpu_description_starts_with_the_name():
+    from neuralcodec.machine import cpu_description, cpu_name
+
+    assert cpu_description().startswith(cpu_name())
