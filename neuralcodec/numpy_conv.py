@@ -1,31 +1,41 @@
-"""Convolutions in numpy for NCHW arrays of one image, as torch.nn.functional computes them: one
-BLAS matrix product per kernel tap (contiguous operands, so BLAS runs at full speed)."""
+"""Convolutions in numpy for NCHW arrays of one image, as torch.nn.functional computes them, as
+large BLAS matrix products on contiguous operands (so BLAS runs at full speed). Integer-valued
+float64 inputs and weights whose partial sums stay below 2^53 give exact results in any
+summation order (neuralcodec.exact_numpy relies on it)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+CHUNK_BYTES = 64 << 20  # at most this much of gathered inputs or tap products held at once
+
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int) -> np.ndarray:
     """Cross-correlation of x (1, C_in, H, W) with weight (C_out, C_in, k, k), zero padding, as
-    torch.nn.functional.conv2d, in the dtype of x."""
+    torch.nn.functional.conv2d, in the dtype of x.
+
+    The inputs under all k·k taps are gathered for a band of output rows at a time (at most
+    CHUNK_BYTES) and multiplied with the whole kernel in one BLAS product per band."""
     _, c_in, height, width = x.shape
     c_out, _, k, _ = weight.shape
     padded = np.pad(x[0], ((0, 0), (padding, padding), (padding, padding)))
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
-    out = np.repeat(bias.astype(x.dtype)[:, None], out_h * out_w, axis=1)
-    taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1), dtype=x.dtype)  # BLAS needs contiguous operands
-    for i in range(k):
-        for j in range(k):
-            window = padded[
-                :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride
-            ]
-            out += taps[i, j] @ window.reshape(c_in, out_h * out_w)
+    depth = k * k * c_in
+    matrix = np.ascontiguousarray(weight.transpose(0, 2, 3, 1), dtype=x.dtype).reshape(c_out, depth)
+    rows = max(1, min(out_h, CHUNK_BYTES // (depth * out_w * x.dtype.itemsize)))
+    gathered = np.empty(depth * rows * out_w, dtype=x.dtype)
+    out = np.empty((c_out, out_h * out_w), dtype=x.dtype)
+    for r0 in range(0, out_h, rows):
+        n = min(rows, out_h - r0)
+        columns = gathered[: depth * n * out_w].reshape(k, k, c_in, n, out_w)
+        for i in range(k):
+            rows_in = slice(r0 * stride + i, (r0 + n - 1) * stride + i + 1, stride)
+            for j in range(k):
+                columns[i, j] = padded[:, rows_in, j : j + stride * (out_w - 1) + 1 : stride]
+        np.matmul(matrix, columns.reshape(depth, n * out_w), out=out[:, r0 * out_w : (r0 + n) * out_w])
+    out += bias.astype(x.dtype)[:, None]
     return out.reshape(1, c_out, out_h, out_w)
-
-
-CHUNK_BYTES = 64 << 20  # at most this much of tap products held at once
 
 
 def conv_transpose2d(
