@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralcodec.container import LATENT_ROW
+from neuralcodec.numpy_conv import conv2d
 from neuralcodec.numpy_synthesis import _BETA_MIN, Synthesis, _non_negative
 from neuralcodec.tiling import run_tiled, tensor_reader
 
@@ -24,40 +25,8 @@ PIXEL_HALO = 64  # context around a g_a tile (codec.PIXEL_HALO)
 Y_HALO = 16  # context (in y units) around an h_a tile (codec.Y_HALO_FOR_Z)
 G_A_STRIDE, H_A_STRIDE = 16, 4  # pixels per y sample, y samples per z sample
 H_A_STRIDES = (1, 2, 2)  # of h_a.0 (3×3), h_a.2 and h_a.4 (5×5); g_a's convolutions all have 2
-CHUNK_BYTES = 64 << 20  # at most this much of gathered input columns held at once
 
 Weights = tuple[np.ndarray, np.ndarray]  # (weight (C_out, C_in, k, k), bias (C_out,)), float32
-
-
-def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """Cross-correlation of x (1, C_in, H, W) with weight (C_out, C_in, k, k), zero padding, as
-    torch.nn.functional.conv2d, in the dtype of x.
-
-    The same result as numpy_conv.conv2d (up to summation order), faster for the analysis'
-    wide, strided kernels: the inputs under all k·k taps are gathered for a band of output
-    rows at a time (at most CHUNK_BYTES) and multiplied with the whole kernel in one BLAS
-    product per band, instead of one product and one accumulation per tap.
-    """
-    _, c_in, height, width = x.shape
-    c_out, _, k, _ = weight.shape
-    padded = np.pad(x[0], ((0, 0), (padding, padding), (padding, padding)))
-    out_h = (height + 2 * padding - k) // stride + 1
-    out_w = (width + 2 * padding - k) // stride + 1
-    depth = k * k * c_in
-    matrix = np.ascontiguousarray(weight.transpose(0, 2, 3, 1), dtype=x.dtype).reshape(c_out, depth)
-    rows = max(1, min(out_h, CHUNK_BYTES // (depth * out_w * x.dtype.itemsize)))
-    gathered = np.empty(depth * rows * out_w, dtype=x.dtype)
-    out = np.empty((c_out, out_h * out_w), dtype=x.dtype)
-    for r0 in range(0, out_h, rows):
-        n = min(rows, out_h - r0)
-        columns = gathered[: depth * n * out_w].reshape(k, k, c_in, n, out_w)
-        for i in range(k):
-            rows_in = slice(r0 * stride + i, (r0 + n - 1) * stride + i + 1, stride)
-            for j in range(k):
-                columns[i, j] = padded[:, rows_in, j : j + stride * (out_w - 1) + 1 : stride]
-        out[:, r0 * out_w : (r0 + n) * out_w] = matrix @ columns.reshape(depth, n * out_w)
-    out += bias.astype(x.dtype)[:, None]
-    return out.reshape(1, c_out, out_h, out_w)
 
 
 @dataclass(frozen=True)
