@@ -32,7 +32,7 @@ from neuralcodec.models.interface import quality_to_level
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.numpy_decoder import NumpyModel
 from neuralcodec.numpy_decoder import load as load_decoder
-from neuralcodec.weights_file import read_weights, resolve_model_path
+from neuralcodec.weights_file import load_reporting, read_weights, resolve_model_path
 
 DEFAULT_QUALITY = 75.0
 DEFAULT_MODEL = "msssim"  # zoo.DEFAULT_MODEL (zoo imports torch)
@@ -168,13 +168,15 @@ def compress_with_stats(
     image: ImageSource | PreparedImage,
     quality: float = DEFAULT_QUALITY,
     model: str | Path | None = None,
-    keep_metadata: bool = True,
+    *,
     effort: int | None = 0,
+    keep_metadata: bool = True,
 ) -> tuple[bytes, CompressStats]:
     """Compress one image as ``neuralcodec.compress_with_stats(..., effort=0)`` does, without
     torch; also return sizes and the model's own rate estimate.
 
-    ``model``: a shipped model's name or a weights file (None: the default model). ``effort``
+    ``model``: a shipped model's name or a weights file (None: the default model; one that does
+    not exist or load raises ModelNotFoundError or InvalidModelError, one line). ``effort``
     0 (or None: the default without torch) is the single-pass encoder; higher efforts refine
     latents with torch and raise TorchRequiredError.
     """
@@ -182,7 +184,7 @@ def compress_with_stats(
     effort = check_effort(effort)
     if effort:
         raise TorchRequiredError(f"effort {effort} refines latents with torch; install torch or use effort 0")
-    encoder = load(resolve_model_path(DEFAULT_MODEL if model is None else model).resolve())
+    encoder = load_reporting(load, resolve_model_path(DEFAULT_MODEL if model is None else model).resolve())
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     coded = encoder.encode(prepared.rgb, q)
     name, digest = encoder.decoder.name, encoder.decoder.digest
@@ -196,13 +198,14 @@ def compress(
     image: ImageSource | PreparedImage,
     quality: float = DEFAULT_QUALITY,
     model: str | Path | None = None,
-    keep_metadata: bool = True,
+    *,
     effort: int | None = 0,
+    keep_metadata: bool = True,
 ) -> bytes:
     """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes, as
     ``neuralcodec.compress(image, quality, model, effort=0)`` does, without torch. Every image
     mode neuralcodec.compress takes (grayscale, alpha, 16-bit, palette, CMYK, metadata)."""
-    return compress_with_stats(image, quality, model, keep_metadata, effort)[0]
+    return compress_with_stats(image, quality, model, effort=effort, keep_metadata=keep_metadata)[0]
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from neuralcodec import coding, numpy_decoder, numpy_encoder
 from neuralcodec.container import SectionType, unpack
 from neuralcodec.entropy_decoder import decode_latents, z_index
 from neuralcodec.entropy_models import decode_groups
+from neuralcodec.errors import InvalidModelError
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.weights_file import read_weights
 from neuralcodec.zoo import DEFAULT_MODEL, available_models
@@ -131,6 +132,14 @@ def test_effort_above_zero_needs_torch_and_says_so_in_one_line(tiny_model, make_
 def test_efforts_that_do_not_exist_are_refused_as_the_torch_encoder_refuses_them(tiny_model, bad):
     with pytest.raises(ValueError, match="effort must be"):
         numpy_encoder.compress(np.zeros((8, 8, 3), np.uint8), 50, tiny_model, effort=bad)
+
+
+def test_weights_that_do_not_load_are_reported_in_one_line(tmp_path, make_image):
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InvalidModelError, match="damaged.pt") as raised:
+        numpy_encoder.compress(make_image(16, 16), 50, damaged)
+    assert "\n" not in str(raised.value)
 
 
 def test_the_defaults_are_the_torch_encoders():
