@@ -93,7 +93,7 @@ def blas_peak_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
 
 
 _WORKER = r"""
-import json, resource, sys, time
+import json, sys, time
 backend, repeats, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 from neuralcodec.decoding import decompress
 rows = []
@@ -106,7 +106,8 @@ for path in paths:
         decompress(data, backend=backend, max_pixels=None)
         best = min(best, time.perf_counter() - start)
     rows.append({"file": path, "pixels": image.width * image.height, "seconds": best})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss may carry the parent's high-water mark across exec)
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({"rows": rows, "peak_rss_mib": peak}))
 """
 

@@ -44,7 +44,7 @@ def conv_transpose2d(
     """Transposed convolution of x (1, C_in, H, W) with weight (C_in, C_out, k, k), as
     torch.nn.functional.conv_transpose2d, in the dtype of x: input (iy, ix) adds
     weight[:, :, ky, kx] times its values to output (iy·stride − padding + ky, ix·stride −
-    padding + kx).
+    padding + kx), plus bias.
 
     The taps' products are computed a few taps at a time as one BLAS product with the whole
     input (read as it is, never copied per tap) into one reused buffer. Writing
@@ -60,7 +60,8 @@ def conv_transpose2d(
     reach = max(q for q, _ in shifts)
     rows = low + max(-(-out_h // stride), height + reach)
     cols = low + max(-(-out_w // stride), width + reach)
-    phases = np.zeros((stride, stride, c_out, rows, cols), dtype=x.dtype)
+    phases = np.empty((stride, stride, c_out, rows, cols), dtype=x.dtype)
+    phases[:] = bias.astype(x.dtype)[:, None, None]  # every output starts at its bias
     taps = [(ky, kx) for ky in range(k) for kx in range(k)]
     # (taps, C_out, C_in): the rows of one product, tap after tap
     matrix = np.ascontiguousarray(weight.transpose(2, 3, 1, 0), dtype=x.dtype).reshape(k * k * c_out, c_in)
@@ -79,5 +80,4 @@ def conv_transpose2d(
         for rx in range(stride):
             n_rows, n_cols = len(range(ry, out_h, stride)), len(range(rx, out_w, stride))
             out[:, ry::stride, rx::stride] = phases[ry, rx, :, low : low + n_rows, low : low + n_cols]
-    out += bias.astype(x.dtype)[:, None, None]
     return out[None]

@@ -39,8 +39,11 @@ class InverseGDN:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         channels = x.shape[1]
         flat = x.reshape(channels, -1)
-        norm = self.gamma @ np.square(flat) + self.beta[:, None]
-        return (flat * np.sqrt(norm)).reshape(x.shape)
+        norm = self.gamma @ np.square(flat)  # the only temporaries: x² and the result
+        norm += self.beta[:, None]
+        np.sqrt(norm, out=norm)
+        norm *= flat
+        return norm.reshape(x.shape)
 
 
 @dataclass(frozen=True)
