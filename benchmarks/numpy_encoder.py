@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
             f"| {curves['torch'][1][-1]:.4f} | {curves['numpy'][1][-1]:.4f} | {psnr_max:.4f} dB "
             f"| ≥ {same:.4f} % |"
         )
-    print(f"\nBD-rate numpy vs torch encoder (PSNR): {bd_rate(*curves['torch'], *curves['numpy']):+.3f} %")
+    if len(qualities) > 1:
+        rate = bd_rate(*curves["torch"], *curves["numpy"])
+        print(f"\nBD-rate numpy vs torch encoder (PSNR): {rate:+.3f} %")
     print(f"({len(images)} images, model {args.model}; Δ max: the largest of any one image)")
 
     if args.repeats:
