@@ -54,10 +54,11 @@ class NumpyModel:
     @classmethod
     def from_file(cls, path: Path) -> NumpyModel:
         data = path.read_bytes()
-        try:
-            state = read_weights(data)
-        except InvalidModelError as exc:
-            raise InvalidModelError(f"{path}: {exc}") from None
+        return cls.from_state(read_weights_file(path, data), path, data)
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path, data: bytes) -> NumpyModel:
+        """From the contents of the weights file at ``path`` (``data``: its bytes)."""
         if state.get("format") not in READABLE_WEIGHTS_FORMATS:
             raise InvalidModelError(f"{path} is not a neuralcodec weights file of a format this build reads")
         if state.get("architecture", DEFAULT_ARCHITECTURE) != DEFAULT_ARCHITECTURE:
@@ -77,6 +78,14 @@ class NumpyModel:
         return cls(
             state["name"], decoder_digest(state, path, data), int(config["levels"]), entropy, synthesis
         )
+
+
+def read_weights_file(path: Path, data: bytes) -> dict:
+    """read_weights of ``data``, the bytes of ``path``, its errors naming the file."""
+    try:
+        return read_weights(data)
+    except InvalidModelError as exc:
+        raise InvalidModelError(f"{path}: {exc}") from None
 
 
 @lru_cache(maxsize=8)

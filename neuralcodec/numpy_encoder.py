@@ -26,21 +26,15 @@ from neuralcodec.container import MAX_BAND_ROWS, Container, Header, SectionType,
 from neuralcodec.effort_levels import MAX_EFFORT
 from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_index, z_values
 from neuralcodec.entropy_models import encode_groups, scale_indexes, table_bits
-from neuralcodec.errors import NeuralCodecError
 from neuralcodec.image_modes import PreparedImage, pack_alpha, prepare
 from neuralcodec.models.interface import quality_to_level
 from neuralcodec.numpy_analysis import Analysis
-from neuralcodec.numpy_decoder import NumpyModel
-from neuralcodec.numpy_decoder import load as load_decoder
-from neuralcodec.weights_file import load_reporting, read_weights, resolve_model_path
+from neuralcodec.numpy_decoder import NumpyModel, read_weights_file
+from neuralcodec.runtime import INSTALL_TORCH, TorchRequiredError
+from neuralcodec.weights_file import DEFAULT_MODEL, load_reporting, resolve_model_path
 
 DEFAULT_QUALITY = 75.0
-DEFAULT_MODEL = "msssim"  # zoo.DEFAULT_MODEL (zoo imports torch)
 ImageSource = Image.Image | str | Path | np.ndarray
-
-
-class TorchRequiredError(NeuralCodecError, ValueError):
-    """What was asked for needs torch, which the numpy encoder does without."""
 
 
 @dataclass
@@ -161,7 +155,11 @@ class EncoderModel:
 @lru_cache(maxsize=8)
 def load(path: Path) -> EncoderModel:
     """The encoder of a weights file (loaded once per process)."""
-    return EncoderModel(load_decoder(path), Analysis.from_transforms(read_weights(path)["transforms"]))
+    data = path.read_bytes()
+    state = read_weights_file(path, data)
+    return EncoderModel(
+        NumpyModel.from_state(state, path, data), Analysis.from_transforms(state["transforms"])
+    )
 
 
 def compress_with_stats(
@@ -183,7 +181,9 @@ def compress_with_stats(
     q = check_quality(quality)
     effort = check_effort(effort)
     if effort:
-        raise TorchRequiredError(f"effort {effort} refines latents with torch; install torch or use effort 0")
+        raise TorchRequiredError(
+            f"effort {effort} refines latents with torch; install torch ({INSTALL_TORCH}) or use effort 0"
+        )
     encoder = load_reporting(load, resolve_model_path(DEFAULT_MODEL if model is None else model).resolve())
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     coded = encoder.encode(prepared.rgb, q)

@@ -29,6 +29,7 @@ from neuralcodec.errors import (
 )
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"  # the models inside the package
+DEFAULT_MODEL = "msssim"
 READABLE_WEIGHTS_FORMATS = (1, 2)  # format 1: z offsets all 0 (ẑ on the integers)
 
 _STORAGE_DTYPES = {

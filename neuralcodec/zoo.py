@@ -16,6 +16,7 @@ from neuralcodec.errors import ModelNotFoundError
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import DEFAULT_ARCHITECTURE, get_architecture
 from neuralcodec.weights_file import (
+    DEFAULT_MODEL,
     READABLE_WEIGHTS_FORMATS,
     SHIPPED_WEIGHTS,
     WEIGHTS_PATH_VARIABLE,
@@ -31,6 +32,7 @@ from neuralcodec.weights_file import (
 
 # Re-exported (torch-free, in weights_file): zoo is where callers look for them.
 __all__ = [
+    "DEFAULT_MODEL",
     "WEIGHTS_PATH_VARIABLE",
     "available_models",
     "bytes_digest",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 WEIGHTS_DIR = SHIPPED_WEIGHTS  # the shipped models' folder (patch weights_file.SHIPPED_WEIGHTS)
-DEFAULT_MODEL = "msssim"
 WEIGHTS_FORMAT = 2  # what export writes; 2 added the z offsets (ẑ on a grid centred on the z medians)
 Z_OFFSET_BITS = 8  # z offsets are stored as integers in units of 2^-8
 
