@@ -1,8 +1,9 @@
 """neuralcodec: a learned image codec (mean-scale hyperprior + constriction ANS).
 
 The top level stays light: the public functions are imported on first use, so
-``import neuralcodec`` does not pull in torch until something is compressed; decoding and
-reading headers work without torch installed (neuralcodec.decoding).
+``import neuralcodec`` does not pull in torch until something is compressed. Without torch
+installed, decoding, reading headers and compressing at effort 0 work (neuralcodec.decoding,
+neuralcodec.encoding).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from neuralcodec.api import compress, compress_with_stats
+    from neuralcodec.encoding import compress, compress_with_stats
     from neuralcodec.decoding import decompress, read_header
     from neuralcodec.zoo import available_models, load_model
 
 _LAZY = {
-    "compress": "neuralcodec.api",
-    "compress_with_stats": "neuralcodec.api",
+    "compress": "neuralcodec.encoding",
+    "compress_with_stats": "neuralcodec.encoding",
     "decompress": "neuralcodec.decoding",
     "read_header": "neuralcodec.decoding",
     "available_models": "neuralcodec.zoo",

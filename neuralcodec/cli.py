@@ -8,8 +8,9 @@ never a traceback.
 Start-up: this module imports only the standard library and the torch-free
 neuralcodec.effort_levels at the top. ``--help``, ``--version``, ``info`` and argument errors
 never import torch (tests/test_cli.py checks it); nor does decompress, unless asked for the
-torch backend (``--backend torch``, ``--device cuda``); compress imports it when it starts working.
-torch missing where a command needs it is a usage error (exit 1), said before any file is read.
+torch backend (``--backend torch``, ``--device cuda``); compress imports it when it starts working,
+where it is installed (else it encodes at effort 0 with numpy). torch missing where a command
+needs it is a usage error (exit 1), said before any file is read.
 """
 
 from __future__ import annotations
@@ -453,11 +454,16 @@ def cmd_compress(args: argparse.Namespace) -> int:
     _check_stdio(inputs, outputs)
     _limit_pillow(args.max_pixels)
     input_limit = image_input_limit(args.max_pixels)
-    _set_threads(args.threads)
     target = {"target_size": args.size, "target_psnr": args.psnr, "target_ms_ssim": args.ms_ssim}
     target = {k: v for k, v in target.items() if v is not None}
+    from neuralcodec.encoding import check_encoder, compress_with_stats
+    from neuralcodec.runtime import TorchRequiredError, torch_available
 
-    from neuralcodec.api import compress_with_stats
+    try:
+        check_encoder(args.device, args.effort, bool(target))  # without torch: effort 0 only
+    except TorchRequiredError as exc:
+        raise UsageError(str(exc)) from None
+    _set_threads(args.threads, torch_backend=torch_available())
 
     def one(src: Target, dst: Target) -> str:
         start = time.perf_counter()

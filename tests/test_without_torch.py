@@ -32,8 +32,38 @@ def _ncodec(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def encoded(tiny_model, make_image, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("NEURALCODEC_TRANSFORMS", "float32")  # the numpy decoder's precision
     path = tmp_path / "x.nc"
-    path.write_bytes(neuralcodec.compress(make_image(80, 112, seed=4), 60, tiny_model, "cpu", effort=0))
+    image = make_image(80, 112, seed=4)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    path.write_bytes(neuralcodec.compress(image, 60, tiny_model, "cpu", effort=0))
     return path
+
+
+def test_ncodec_compress_encodes_at_effort_0_without_torch(encoded, tiny_model, tmp_path):
+    done = _ncodec(["compress", "in.png", "out.nc", "--model", str(tiny_model), "-q", "60", "-v"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "bytes" in done.stdout
+    written = (tmp_path / "out.nc").read_bytes()
+    # the torch encoder's file to within a few bytes; both decoders read it
+    assert abs(len(written) - len(encoded.read_bytes())) <= 16
+    image = neuralcodec.decompress(written, "cpu", tiny_model)
+    assert image.size == (112, 80)
+
+
+def test_the_library_compresses_at_effort_0_without_torch(encoded, tiny_model, tmp_path):
+    done = _python(
+        f"""
+        import neuralcodec
+        data = neuralcodec.compress({str(tmp_path / "in.png")!r}, 60, {str(tiny_model)!r})
+        assert neuralcodec.decompress(data, model={str(tiny_model)!r}).size == (112, 80)
+        try:
+            neuralcodec.compress({str(tmp_path / "in.png")!r}, 60, {str(tiny_model)!r}, effort=3)
+        except neuralcodec.runtime.TorchRequiredError as exc:
+            print(exc)
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and "effort 3" in done.stdout and "needs torch" in done.stdout
 
 
 def test_ncodec_decompress_decodes_without_torch(encoded, tiny_model, tmp_path):
@@ -71,13 +101,16 @@ def test_the_library_and_the_pillow_plugin_decode_without_torch(encoded, tiny_mo
     [
         ["decompress", "x.nc", "y.png", "--backend", "torch"],
         ["decompress", "x.nc", "y.png", "--device", "cuda"],
+        ["compress", "in.png", "y.png.nc", "-e", "2"],
+        ["compress", "in.png", "y.png.nc", "--size", "10k"],
+        ["compress", "in.png", "y.png.nc", "--device", "cuda"],
     ],
 )
 def test_what_needs_torch_says_so_in_one_line_before_writing(encoded, args, tmp_path):
     done = _ncodec(args, encoded.parent)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and "needs torch" in done.stderr and "pip install" in done.stderr
-    assert not (encoded.parent / "y.png").exists()
+    assert not (encoded.parent / "y.png").exists() and not (encoded.parent / "y.png.nc").exists()
 
 
 def test_the_numpy_backend_refuses_a_gpu_in_one_line(encoded):
