@@ -456,14 +456,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
     input_limit = image_input_limit(args.max_pixels)
     target = {"target_size": args.size, "target_psnr": args.psnr, "target_ms_ssim": args.ms_ssim}
     target = {k: v for k, v in target.items() if v is not None}
-    from neuralcodec.encoding import check_encoder, compress_with_stats
     from neuralcodec.runtime import TorchRequiredError, torch_available
+
+    _set_threads(args.threads, torch_backend=torch_available())  # before numpy is imported
+    from neuralcodec.encoding import check_encoder, compress_with_stats
 
     try:
         check_encoder(args.device, args.effort, bool(target))  # without torch: effort 0 only
     except TorchRequiredError as exc:
         raise UsageError(str(exc)) from None
-    _set_threads(args.threads, torch_backend=torch_available())
 
     def one(src: Target, dst: Target) -> str:
         start = time.perf_counter()

@@ -804,3 +804,25 @@ def test_info_into_a_closed_pipe_exits_quietly(png, tiny_model):
     finally:
         os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == ""  # was "internal error: BrokenPipeError", exit 3
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_threads_reach_the_blas_before_numpy_loads(png, tiny_model, tmp_path, command):
+    """--threads N sets the BLAS's thread count, which OpenBLAS reads once, when numpy loads."""
+    run("compress", png, "--model", tiny_model, "-e", "0")
+    source = png if command == "compress" else png.with_suffix(".nc")
+    target = tmp_path / ("t.nc" if command == "compress" else "t.png")
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        from neuralcodec import cli
+        seen = []
+        real = cli._set_threads
+        cli._set_threads = lambda n, **kw: (seen.append("numpy" in sys.modules), real(n, **kw))
+        assert cli.main([{command!r}, {str(source)!r}, {str(target)!r}, "--model", {str(tiny_model)!r},
+                         "--threads", "1"]) == 0
+        assert seen == [False] and os.environ["OPENBLAS_NUM_THREADS"] == "1", seen
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
