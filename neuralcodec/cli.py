@@ -836,7 +836,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pixels",
         type=_positive_int,
         metavar="N",
-        help="refuse images above N pixels (default 89478485, Pillow's limit; at most 2^29)",
+        help="refuse images above N pixels (default 178956970, where Pillow refuses to open an "
+        "image, so compress's default inputs decode; at most 2^29)",
     )
     d.add_argument(
         "--backend",

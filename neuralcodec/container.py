@@ -29,8 +29,11 @@ MAX_SECTIONS = 1 + -(-MAX_SIDE // LATENT_ROW) + 4
 
 # Decoding refuses images above this many pixels unless asked (``max_pixels=``,
 # ``--max-pixels``), like Pillow's decompression-bomb guard: a small file must not make the
-# decoder spend minutes and gigabytes. The format itself allows up to container.MAX_PIXELS.
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
+# decoder spend minutes and gigabytes. It is the size at which Pillow refuses to open an
+# image (twice its Image.MAX_IMAGE_PIXELS default of 89,478,485, where it only warns), so
+# whatever the encoder reads with default settings, the decoder writes back with its own.
+# The format itself allows up to container.MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
 
 _FIXED = struct.Struct(">IIBfHH")  # width, height, mode, quality, band rows, section count
 _SECTION = struct.Struct(">BI")

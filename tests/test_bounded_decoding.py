@@ -111,4 +111,10 @@ def test_the_pixel_limit_can_be_raised_or_lifted(tiny_model, make_image):
         neuralcodec.decompress(data, model=tiny_model, max_pixels=5000)
     assert neuralcodec.decompress(data, model=tiny_model, max_pixels=6400).size == (100, 64)
     assert neuralcodec.decompress(data, model=tiny_model, max_pixels=None).size == (100, 64)
-    assert DEFAULT_MAX_PIXELS == 89_478_485  # Pillow's default decompression-bomb limit
+    assert DEFAULT_MAX_PIXELS == 2 * 89_478_485  # where Pillow refuses to open an image
+
+
+def test_what_compress_reads_by_default_decompress_writes_by_default():
+    from PIL import Image
+
+    assert DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS  # Pillow's error threshold
