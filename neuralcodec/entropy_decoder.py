@@ -18,6 +18,9 @@ from neuralcodec.entropy_models import TableSet, decode_groups, scale_indexes
 from neuralcodec.exact_numpy import HyperSynthesis
 
 Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
+# Decoding computes the entropy parameters of several bands at once, up to this many bytes of
+# scales and means, so that fewer halo rows are computed twice (the same values: exact).
+PARAMETER_BYTES = 192 << 20
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,16 @@ def decode_latents(
     z_sym = decode_groups(z, z_index(params.hyper_channels, rows, cols), params.z_tables)
     z_hat = z_values(params.z_offsets, z_sym, rows, cols)
     y_hat = np.empty((1, params.latent_channels, rows * 4, cols * 4), dtype=np.float32)
-    for band, r0 in enumerate(range(0, rows, band_rows)):
-        r1 = min(rows, r0 + band_rows)
-        scales, means = band_parameters(params.hyper_synthesis, z_hat, r0, r1)
-        index = scale_indexes(scales.ravel(), params.scale_table)
-        y_sym = decode_groups(y[band], index, params.y_tables)
-        y_hat[:, :, 4 * r0 : 4 * r1] = dequantize(y_sym, means)
+    row_bytes = 2 * params.latent_channels * 16 * cols * 8  # float64 scales and means of one z row
+    group = max(1, PARAMETER_BYTES // row_bytes // band_rows) * band_rows
+    for g0 in range(0, rows, group):
+        g1 = min(rows, g0 + group)
+        group_scales, group_means = band_parameters(params.hyper_synthesis, z_hat, g0, g1)
+        for r0 in range(g0, g1, band_rows):
+            r1 = min(g1, r0 + band_rows)
+            crop = slice(4 * (r0 - g0), 4 * (r1 - g0))
+            scales, means = group_scales[:, :, crop], group_means[:, :, crop]
+            index = scale_indexes(scales.ravel(), params.scale_table)
+            y_sym = decode_groups(y[r0 // band_rows], index, params.y_tables)
+            y_hat[:, :, 4 * r0 : 4 * r1] = dequantize(y_sym, means)
     return y_hat

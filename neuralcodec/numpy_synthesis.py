@@ -21,6 +21,7 @@ _BETA_MIN = 1e-6
 # hold a 1024 × 1024 tile's activations in about 0.7 GB (a Kodak image is one tile).
 TILE = 64
 HALO = 2
+GDN_BLOCK_BYTES = 8 << 20  # positions per block of the inverse GDN
 
 
 def _non_negative(stored: np.ndarray, minimum: float) -> np.ndarray:
@@ -37,13 +38,17 @@ class InverseGDN:
     gamma: np.ndarray  # (C, C) float32, effective
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        channels = x.shape[1]
-        flat = x.reshape(channels, -1)
-        norm = self.gamma @ np.square(flat)  # the only temporaries: x² and the result
-        norm += self.beta[:, None]
-        np.sqrt(norm, out=norm)
-        norm *= flat
-        return norm.reshape(x.shape)
+        """In place on ``x`` (1, C, h, w), float32 and contiguous, which it returns; a block of
+        positions at a time, so its temporaries stay small."""
+        flat = x.reshape(x.shape[1], -1)
+        step = max(1, GDN_BLOCK_BYTES // (flat.shape[0] * flat.itemsize))
+        for start in range(0, flat.shape[1], step):
+            block = flat[:, start : start + step]
+            norm = self.gamma @ np.square(block)
+            norm += self.beta[:, None]
+            np.sqrt(norm, out=norm)
+            block *= norm
+        return x
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -39,3 +40,16 @@ def test_streams_that_do_not_decode_are_reported(tiny_model, make_image):
 def test_entropy_decoding_needs_no_torch():
     code = "import sys, neuralcodec.entropy_decoder; assert 'torch' not in sys.modules, 'torch loaded'"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_parameters_computed_for_several_bands_at_once_are_the_same(tiny_model, make_image, monkeypatch):
+    model = load_model(tiny_model)
+    y, z = codec.analyse(model, make_image(200, 130, seed=5)[None], 50, "cpu")
+    streams = codec.encode_latents(model, y, z, band_rows=1)  # four bands of one z row
+    decode = functools.partial(
+        entropy_decoder.decode_latents, model.entropy_parameters, streams.z, streams.y, 200, 130, 1
+    )
+    monkeypatch.setattr(entropy_decoder, "PARAMETER_BYTES", 1)  # one band at a time
+    one_by_one = decode()
+    monkeypatch.setattr(entropy_decoder, "PARAMETER_BYTES", 1 << 40)  # every band at once
+    assert np.array_equal(decode(), one_by_one)
