@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from neuralcodec.encoding import compress, compress_with_stats
     from neuralcodec.decoding import decompress, read_header
+    from neuralcodec.encoding import compress, compress_with_stats
     from neuralcodec.zoo import available_models, load_model
 
 _LAZY = {

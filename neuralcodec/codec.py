@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec import entropy_decoder
+from neuralcodec import entropy_decoder, quantisation
 from neuralcodec.container import MAX_BAND_ROWS
 from neuralcodec.entropy_models import encode_groups, gaussian_bits, scale_indexes, table_bits
 from neuralcodec.errors import DeviceUnavailableError
@@ -141,7 +141,7 @@ def _replicate_reader(x: Tensor | np.ndarray) -> Reader:
 
 
 def _z_index(model: LoadedModel, rows: int, cols: int) -> np.ndarray:
-    return entropy_decoder.z_index(model.config.N, rows, cols)
+    return quantisation.z_index(model.config.N, rows, cols)
 
 
 def z_offsets(model: LoadedModel) -> Tensor:
@@ -152,9 +152,7 @@ def z_offsets(model: LoadedModel) -> Tensor:
 def z_symbols(model: LoadedModel, z: Tensor) -> np.ndarray:
     """The z symbols the coder writes for z (1, N, rows, cols): round(z − offset), clamped into
     the z tables, flattened in (channel, row, column) order."""
-    rows, cols = z.shape[2:]
-    symbols = torch.round(z.double() - z_offsets(model)).flatten().numpy().astype(np.int64)
-    return model.z_tables.clamp(symbols, _z_index(model, rows, cols))
+    return quantisation.z_symbols(z.double().numpy(), model.z_offsets, model.z_tables)
 
 
 def z_values(model: LoadedModel, symbols: np.ndarray, rows: int, cols: int) -> Tensor:
@@ -218,7 +216,7 @@ def encode_latents(
         flat_scales = scales.flatten().numpy()
         index = scale_indexes(flat_scales, model.scale_table)
         y_band = y[:, :, 4 * r0 : 4 * r1].double()
-        y_sym = model.y_tables.clamp(torch.round(y_band - means).flatten().numpy().astype(np.int64), index)
+        y_sym = quantisation.y_symbols(y_band.numpy(), means.numpy(), index, model.y_tables)
         streams.y.append(encode_groups(y_sym, index, model.y_tables))
         streams.estimated_bits += gaussian_bits(y_sym, flat_scales)
         streams.table_bits += table_bits(y_sym, index, model.y_tables)
@@ -228,8 +226,8 @@ def encode_latents(
 
 
 def _dequantize(symbols: np.ndarray, means: Tensor) -> Tensor:
-    """ŷ = symbol + μ (entropy_decoder.dequantize, which the decoder uses)."""
-    return torch.from_numpy(entropy_decoder.dequantize(symbols, means.numpy()))
+    """ŷ = symbol + μ (quantisation.dequantize, which the decoder uses)."""
+    return torch.from_numpy(quantisation.dequantize(symbols, means.numpy()))
 
 
 def encode_batch(

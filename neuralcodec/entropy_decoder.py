@@ -16,6 +16,7 @@ import numpy as np
 from neuralcodec.container import LATENT_ROW, band_count
 from neuralcodec.entropy_models import TableSet, decode_groups, scale_indexes
 from neuralcodec.exact_numpy import HyperSynthesis
+from neuralcodec.quantisation import dequantize, z_index
 
 Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
 # Decoding computes the entropy parameters of several bands at once, up to this many bytes of
@@ -39,11 +40,6 @@ class EntropyParameters:
         return len(self.z_offsets)
 
 
-def z_index(channels: int, rows: int, cols: int) -> np.ndarray:
-    """The z table of each z symbol in coding order (channel, row, column)."""
-    return np.repeat(np.arange(channels), rows * cols)
-
-
 def z_values(z_offsets: np.ndarray, symbols: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """ẑ = symbol + offset of its channel: (1, N, rows, cols) float64, exact dyadic numbers."""
     return symbols.astype(np.float64).reshape(1, -1, rows, cols) + z_offsets.reshape(1, -1, 1, 1)
@@ -59,11 +55,6 @@ def band_parameters(
     scales, means = hyper_synthesis(z_hat[:, :, a0:a1])
     crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
     return scales[:, :, crop], means[:, :, crop]
-
-
-def dequantize(symbols: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """ŷ = symbol + μ in float64 (exact), then float32: shared by encoder and decoder."""
-    return (symbols.astype(np.float64).reshape(means.shape) + means).astype(np.float32)
 
 
 def decode_latents(

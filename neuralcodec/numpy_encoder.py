@@ -24,12 +24,13 @@ from PIL import Image
 
 from neuralcodec.container import MAX_BAND_ROWS, Container, Header, SectionType, pack
 from neuralcodec.effort_levels import MAX_EFFORT
-from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_index, z_values
+from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_values
 from neuralcodec.entropy_models import encode_groups, scale_indexes, table_bits
 from neuralcodec.image_modes import PreparedImage, pack_alpha, prepare
 from neuralcodec.models.interface import quality_to_level
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.numpy_decoder import NumpyModel, read_weights_file
+from neuralcodec.quantisation import y_symbols, z_index, z_symbols
 from neuralcodec.runtime import INSTALL_TORCH, TorchRequiredError
 from neuralcodec.weights_file import DEFAULT_MODEL, load_reporting, resolve_model_path
 
@@ -124,16 +125,14 @@ def encode_latents(
     rows, cols = z.shape[2:]
     z_tables, y_tables = params.z_tables, params.y_tables
     z_idx = z_index(params.hyper_channels, rows, cols)
-    offsets = params.z_offsets.reshape(1, -1, 1, 1)
-    z_sym = z_tables.clamp(np.rint(z.astype(np.float64) - offsets).ravel().astype(np.int64), z_idx)
+    z_sym = z_symbols(z, params.z_offsets, z_tables)
     z_hat = z_values(params.z_offsets, z_sym, rows, cols)
     coded = CodedLatents(encode_groups(z_sym, z_idx, z_tables), [], table_bits(z_sym, z_idx, z_tables))
     for r0 in range(0, rows, band_rows):
         r1 = min(rows, r0 + band_rows)
         scales, means = band_parameters(params.hyper_synthesis, z_hat, r0, r1)
         index = scale_indexes(scales.ravel(), params.scale_table)
-        residual = y[:, :, 4 * r0 : 4 * r1].astype(np.float64) - means
-        y_sym = y_tables.clamp(np.rint(residual).ravel().astype(np.int64), index)
+        y_sym = y_symbols(y[:, :, 4 * r0 : 4 * r1], means, index, y_tables)
         coded.y.append(encode_groups(y_sym, index, y_tables))
         coded.estimated_bits += table_bits(y_sym, index, y_tables)
     return coded

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec import codec
+from neuralcodec import codec, quantisation
 from neuralcodec.adam import Adam
 from neuralcodec.entropy_models import scale_indexes, symbol_bits, table_bits
 from neuralcodec.greedy_rounding import greedy_settings, greedy_steps, latent_coverage
@@ -384,9 +384,9 @@ class _ImageRefiner:
                 means, index = exact_hyper(z_hard)
                 y_win = y_ctx.clone()
                 y_win[yc] = y_var
-                k = torch.round(y_win.cpu().double() - means).flatten().numpy().astype(np.int64)
-                k = self.model.y_tables.clamp(k, index)
-                y_exact = (torch.from_numpy(k.astype(np.float64)).view(means.shape) + means).float()
+                means_np = means.numpy()
+                k = quantisation.y_symbols(y_win.cpu().double().numpy(), means_np, index, self.model.y_tables)
+                y_exact = torch.from_numpy(quantisation.dequantize(k, means_np))
             y_in, grad = y_exact.to(dev), None
             with torch.enable_grad() if with_grad else torch.no_grad():
                 if with_grad:

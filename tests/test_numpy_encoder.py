@@ -13,10 +13,11 @@ from PIL import Image
 import neuralcodec
 from neuralcodec import coding, numpy_decoder, numpy_encoder
 from neuralcodec.container import SectionType, unpack
-from neuralcodec.entropy_decoder import decode_latents, z_index
+from neuralcodec.entropy_decoder import decode_latents
 from neuralcodec.entropy_models import decode_groups
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.numpy_analysis import Analysis
+from neuralcodec.quantisation import z_index
 from neuralcodec.weights_file import read_weights
 from neuralcodec.zoo import DEFAULT_MODEL, available_models
 
