@@ -47,8 +47,9 @@ def main() -> None:
         h.width,
         h.band_rows,
     )
-    pixels = np.asarray(api.decompress(data, device="cpu", model=model))
-    np.savez(dst, latents=y_hat.numpy(), pixels=pixels)
+    pixels = np.asarray(api.decompress(data, device="cpu", model=model, backend="torch"))
+    numpy_pixels = np.asarray(api.decompress(data, model=model, backend="numpy"))
+    np.savez(dst, latents=y_hat.numpy(), pixels=pixels, numpy_pixels=numpy_pixels)
 
 
 if __name__ == "__main__":
