@@ -156,11 +156,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quality", type=float, default=75.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "decoder")
+    p.add_argument("--report-only", action="store_true", help="rewrite decoder.md from decoder.json")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.report_only:
+        report = json.loads((args.out / "decoder.json").read_text())
+        (args.out / "decoder.md").write_text(markdown(report))
+        return
     import neuralcodec
 
     kodak = list_images(resolve_dataset(args.kodak), args.limit)
@@ -226,15 +231,17 @@ def markdown(r: dict[str, Any]) -> str:
             f"numpy backend, Kodak per-pixel speed / {r['large']['size']} per-pixel speed: {slow:.2f}."
         )
     macs, peak = r["macs_per_pixel"], r["blas_peak_gflops"]
-    achieved = (macs["g_s"] + macs["h_s"]) * 2 * kodak["numpy"]["mpx_per_s"] / 1e3  # GFLOP/s, whole decode
     lines += [
         "",
         f"Multiply-accumulates per pixel: g_s {macs['g_s']:.0f}, exact h_s {macs['h_s']:.0f} (float64).",
-        f"BLAS peak (2048² product): {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64;",
-        f"the numpy decoder's whole Kodak decode runs at {achieved:.0f} GFLOP/s of transform work "
-        f"({achieved / peak['float32']:.0%} of the float32 peak).",
-        "",
+        f"BLAS peak (2048² product): {peak['float32']:.0f} GFLOP/s float32, {peak['float64']:.0f} float64.",
+        "Transform work of a whole in-process Kodak decode (2 FLOP per multiply-accumulate):",
     ]
+    for b in BACKENDS:
+        achieved = (macs["g_s"] + macs["h_s"]) * 2 * kodak[b]["mpx_per_s"] / 1e3  # GFLOP/s
+        share = achieved / peak["float32"]
+        lines.append(f"{b} {achieved:.0f} GFLOP/s ({share:.0%} of the float32 BLAS peak).")
+    lines += ["", "torch runs g_s in bf16 on CPUs with bf16 hardware, so it can pass that peak.", ""]
     return "\n".join(lines)
 
 
