@@ -48,9 +48,9 @@ def compress_with_stats(
     """neuralcodec.api.compress_with_stats where torch is installed; else the numpy encoder
     (``effort`` None means 0 there; anything more raises TorchRequiredError)."""
     if torch_available():
-        from neuralcodec import api
+        from neuralcodec import coding
 
-        return api.compress_with_stats(image, quality, model, device, keep_metadata, effort, progress)
+        return coding.compress_with_stats(image, quality, model, device, keep_metadata, effort, progress)
     check_encoder(device, effort, model=model)
     from neuralcodec import numpy_encoder
 
@@ -68,12 +68,17 @@ def compress(
     target_psnr: float | None = None,
     target_ms_ssim: float | None = None,
 ) -> bytes:
-    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes
-    (neuralcodec.api.compress: qualities, efforts, rate targets; without torch, effort 0)."""
-    targets = {"target_size": target_size, "target_psnr": target_psnr, "target_ms_ssim": target_ms_ssim}
-    if torch_available():
-        from neuralcodec import api
+    """Compress a PIL image, an image file path or a uint8 array to ``.nc`` bytes.
 
-        return api.compress(image, quality, model, device, effort, **targets)
-    check_encoder(device, effort, any(v is not None for v in targets.values()), model)
+    With one of ``target_size`` (bytes: the largest quality whose file fits), ``target_psnr``
+    (dB) or ``target_ms_ssim`` (the smallest file reaching it), ``quality`` is searched for
+    (neuralcodec.rate_control); an unreachable target raises TargetUnreachableError. Without
+    torch: effort 0 and no targets (TorchRequiredError otherwise).
+    """
+    targets = {"target_size": target_size, "target_psnr": target_psnr, "target_ms_ssim": target_ms_ssim}
+    if any(v is not None for v in targets.values()):
+        check_encoder(device, effort, True, model)
+        from neuralcodec.rate_control import compress_to_target
+
+        return compress_to_target(image, **targets, model=model, device=device, effort=effort).data
     return compress_with_stats(image, quality, model, device, effort=effort)[0]
