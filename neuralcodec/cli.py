@@ -572,7 +572,9 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         limit = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
         image = decompress(data, args.device, args.model, args.strip, limit, backend)
         fmt = "PNG" if dst == STDIO else formats[dst.suffix.lower()]  # type: ignore[union-attr]
-        extra = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
+        from neuralcodec.image_modes import save_options
+
+        extra = save_options(image, fmt)  # metadata, and the PNG zlib level
 
         def save(f: io.BytesIO | Path) -> None:
             try:

@@ -213,3 +213,18 @@ def decoded_image(container: Container, rgb: np.ndarray, strip: bool = False) ->
             if found:
                 image.info[key] = found[0]
     return image
+
+
+# zlib level of the PNG files decoders write. Decoded Kodak images (mse, quality 75) at level 3
+# came out 1.4 % smaller in total than at Pillow's default 6 (five images: −7 % to +9 % each) and
+# were written 2.8 times as fast (0.042 against 0.116 s for kodim01 on a Zen 5 EPYC).
+PNG_COMPRESS_LEVEL = 3
+
+
+def save_options(image: Image.Image, fmt: str) -> dict:
+    """Pillow ``save`` options for a decoded image: its ICC profile and EXIF (what the file
+    carried), and for PNG the zlib level above."""
+    options = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
+    if fmt.upper() == "PNG":
+        options["compress_level"] = PNG_COMPRESS_LEVEL
+    return options

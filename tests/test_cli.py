@@ -482,16 +482,16 @@ def test_keep_going_reports_value_errors_and_every_other_failure(
 
 
 def test_unexpected_errors_keep_the_batch_report(tmp_path, png, tiny_model, capsys, monkeypatch):
-    import neuralcodec.api as api
+    import neuralcodec.encoding as encoding
 
-    real = api.compress_with_stats
+    real = encoding.compress_with_stats
 
     def flaky(source, *args, **kwargs):
         if Path(str(source)).name == "boom.png":
             raise RuntimeError("something broke")
         return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(api, "compress_with_stats", flaky)
+    monkeypatch.setattr(encoding, "compress_with_stats", flaky)
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     boom = tmp_path / "boom.png"
@@ -537,9 +537,9 @@ def test_outputs_follow_the_umask(png, tiny_model):
 
 
 def test_effort_is_passed_on_and_verbose_shows_its_progress(png, tiny_model, capsys, monkeypatch):
-    import neuralcodec.api as api
+    import neuralcodec.encoding as encoding
 
-    real = api.compress_with_stats
+    real = encoding.compress_with_stats
     seen = {}
 
     def with_progress(source, quality, model, device, keep_metadata=True, effort=0, progress=None):
@@ -548,7 +548,7 @@ def test_effort_is_passed_on_and_verbose_shows_its_progress(png, tiny_model, cap
             progress(done, 3)
         return real(source, quality, model, device, keep_metadata=keep_metadata)
 
-    monkeypatch.setattr(api, "compress_with_stats", with_progress)
+    monkeypatch.setattr(encoding, "compress_with_stats", with_progress)
     assert run("compress", png, "-e", 3, "-v", "--model", tiny_model) == EXIT_OK
     assert seen["effort"] == 3
     err = capsys.readouterr().err
@@ -596,10 +596,10 @@ def test_info_escapes_control_characters_in_a_crafted_note(png, tiny_model, caps
 
 
 def test_formats_pillow_cannot_write_are_refused_before_decoding(png, tiny_model, capsys, monkeypatch):
-    import neuralcodec.api as api
+    import neuralcodec.decoding as decoding
 
     run("compress", png, "--model", tiny_model)
-    monkeypatch.setattr(api, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
+    monkeypatch.setattr(decoding, "decompress", lambda *a, **k: pytest.fail("decoded before refusing"))
     for ext in (".psd", ".fits"):  # Pillow reads these, but has no writer: was exit 2 after decoding
         out = png.with_name("out" + ext)
         assert run("decompress", png.with_suffix(".nc"), out, "--model", tiny_model) == EXIT_USAGE
@@ -712,12 +712,12 @@ def test_warnings_are_one_line_each(tmp_path, make_image, tiny_model):
 
 
 def test_multi_line_error_texts_become_one_line(png, tiny_model, capsys, monkeypatch):
-    import neuralcodec.api as api
+    import neuralcodec.encoding as encoding
 
     def broken(*args, **kwargs):
         raise RuntimeError("first line\nsecond line\n  third")
 
-    monkeypatch.setattr(api, "compress_with_stats", broken)
+    monkeypatch.setattr(encoding, "compress_with_stats", broken)
     assert run("compress", png, "--model", tiny_model) == 3
     assert (
         capsys.readouterr().err

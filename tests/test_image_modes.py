@@ -219,3 +219,13 @@ def test_an_animation_codes_its_first_frame_and_says_so(tmp_path, fmt):
         assert prepared.notes == ["the input has 3 frames (pages); only the first was coded"]
         assert tuple(prepared.rgb[4, 8]) == (0, 100, 200)
     assert prepare(frames[0]).notes == []
+
+
+def test_decoded_images_save_with_their_metadata_and_a_fast_png_level():
+    from neuralcodec.image_modes import PNG_COMPRESS_LEVEL, save_options
+
+    image = Image.new("RGB", (4, 4))
+    image.info.update({"icc_profile": b"icc", "exif": b"exif", "dpi": (72, 72)})
+    assert save_options(image, "PNG") == {"icc_profile": b"icc", "exif": b"exif", "compress_level": 3}
+    assert save_options(image, "jpeg") == {"icc_profile": b"icc", "exif": b"exif"}
+    assert PNG_COMPRESS_LEVEL == 3

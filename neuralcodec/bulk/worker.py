@@ -140,11 +140,11 @@ class Worker:
 
     def _decompress(self, item: Item) -> Outcome:
         from neuralcodec.api import DEFAULT_MAX_PIXELS, decompress
+        from neuralcodec.image_modes import save_options
 
         spec = self.spec
         limit = DEFAULT_MAX_PIXELS if spec.max_pixels is None else spec.max_pixels
         image = decompress(item.data, spec.device, self.model, strip=spec.strip, max_pixels=limit)
-        extra = {k: v for k, v in image.info.items() if k in ("icc_profile", "exif")}
         out = io.BytesIO()
-        image.save(out, format="PNG", **extra)
+        image.save(out, format="PNG", **save_options(image, "PNG"))
         return Outcome(item.name, out.getvalue(), image.width, image.height)
