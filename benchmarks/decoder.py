@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -124,16 +125,16 @@ def in_process(backend: str, paths: list[Path], repeats: int) -> dict[str, Any]:
     return {**result, "mpx_per_s": pixels / seconds / 1e6}
 
 
-def cold(cmd: list[str], paths: list[Path], repeats: int) -> dict[str, Any]:
-    """Cold ``ncodec decompress`` per backend, alternating file by file."""
+def cold(commands: dict[str, list[str]], paths: list[Path], repeats: int) -> dict[str, Any]:
+    """Cold ``ncodec decompress`` per backend (``commands[backend]``: the ncodec that runs it),
+    alternating file by file."""
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     for _ in range(repeats):
         for path in paths:
             for backend in BACKENDS:
                 out = path.with_suffix(f".{backend}.png")
-                done = run_process(
-                    [*cmd, "decompress", str(path), "-o", str(out), "-f", "--backend", backend]
-                )
+                args = ["decompress", str(path), "-o", str(out), "-f", "--backend", backend]
+                done = run_process([*commands[backend], *args])
                 if done["returncode"]:
                     raise RuntimeError(f"ncodec --backend {backend} failed: {done['stderr'].strip()[-300:]}")
                 runs[backend].append(done)
@@ -155,6 +156,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", default="mse")
     p.add_argument("--quality", type=float, default=75.0)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--numpy-ncodec",
+        help="the ncodec of an install without torch (VENV/bin/ncodec after `pip install .` there) "
+        "for the numpy backend's cold runs (default: this one)",
+    )
     p.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "decoder")
     p.add_argument("--report-only", action="store_true", help="rewrite decoder.md from decoder.json")
     return p.parse_args(argv)
@@ -183,7 +189,9 @@ def main(argv: list[str] | None = None) -> None:
             nc = Path(tmp) / f"{path.stem}.nc"
             nc.write_bytes(neuralcodec.compress(path, args.quality, args.model, effort=0))
             files.append(nc)
-        report["cold"] = cold(cmd, files, args.repeats)
+        numpy_cmd = shlex.split(args.numpy_ncodec) if args.numpy_ncodec else cmd
+        report["cold"] = cold({"numpy": numpy_cmd, "torch": cmd}, files, args.repeats)
+        report["cold"]["numpy_install"] = "without torch" if args.numpy_ncodec else "the same as torch's"
         report["kodak"] = {b: in_process(b, files, args.repeats) for b in BACKENDS}
         if args.large:
             width, height = (int(v) for v in args.large.lower().split("x"))
@@ -224,7 +232,8 @@ def markdown(r: dict[str, Any]) -> str:
             row += f" {r['large'][b]['mpx_per_s']:.2f} | {r['large'][b]['peak_rss_mib']:.0f} |"
         lines.append(row)
     ratio = cold_runs["numpy"]["median_s"] / cold_runs["torch"]["median_s"]
-    lines += ["", f"Cold decompress, numpy / torch: {ratio:.2f}×."]
+    install = cold_runs.get("numpy_install", "the same as torch's")
+    lines += ["", f"Cold decompress, numpy (its install: {install}) / torch: {ratio:.2f}×."]
     if "large" in r:
         slow = kodak["numpy"]["mpx_per_s"] / r["large"]["numpy"]["mpx_per_s"]
         lines.append(
