@@ -1,6 +1,7 @@
 """One image <-> one ``.nc`` file at a given quality and effort: the model a file needs, its
 sections and header, the decoded image in the recorded mode. neuralcodec.api is the public
-face of this module (and adds rate control's targets to ``compress``)."""
+face of this module; neuralcodec.encoding adds rate control's targets and, where torch is
+missing, the numpy encoder."""
 
 from __future__ import annotations
 
@@ -19,10 +20,7 @@ from neuralcodec.container import (
     unpack,
 )
 from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS
-from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
-from neuralcodec.models.loaded import LoadedModel
-from neuralcodec.models.registry import get_architecture
-from neuralcodec.numpy_encoder import (
+from neuralcodec.encoded_file import (
     DEFAULT_QUALITY,
     CompressStats,
     ImageSource,
@@ -30,6 +28,9 @@ from neuralcodec.numpy_encoder import (
     check_quality,
     encoded_file,
 )
+from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
+from neuralcodec.models.loaded import LoadedModel
+from neuralcodec.models.registry import get_architecture
 from neuralcodec.weights_file import decoder_for, load_reporting
 from neuralcodec.zoo import DEFAULT_MODEL, load_model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from neuralcodec.effort_levels import DEFAULT_EFFORT
-from neuralcodec.numpy_encoder import DEFAULT_QUALITY, CompressStats, ImageSource
+from neuralcodec.encoded_file import DEFAULT_QUALITY, CompressStats, ImageSource
 from neuralcodec.runtime import INSTALL_TORCH, TorchRequiredError, torch_available
 from neuralcodec.weights_file import DEFAULT_MODEL
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import neuralcodec
-from neuralcodec import coding, numpy_decoder, numpy_encoder
+from neuralcodec import numpy_decoder, numpy_encoder
 from neuralcodec.container import SectionType, unpack
 from neuralcodec.entropy_decoder import decode_latents
 from neuralcodec.entropy_models import decode_groups
@@ -19,7 +19,7 @@ from neuralcodec.errors import InvalidModelError
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.quantisation import z_index
 from neuralcodec.weights_file import read_weights
-from neuralcodec.zoo import DEFAULT_MODEL, available_models
+from neuralcodec.zoo import available_models
 
 
 @pytest.fixture(autouse=True)
@@ -143,11 +143,6 @@ def test_weights_that_do_not_load_are_reported_in_one_line(tmp_path, make_image)
     with pytest.raises(InvalidModelError, match="damaged.pt") as raised:
         numpy_encoder.compress(make_image(16, 16), 50, damaged)
     assert "\n" not in str(raised.value)
-
-
-def test_the_defaults_are_the_torch_encoders():
-    assert numpy_encoder.DEFAULT_MODEL == DEFAULT_MODEL
-    assert numpy_encoder.DEFAULT_QUALITY == coding.DEFAULT_QUALITY
 
 
 def test_encoding_never_imports_torch(tiny_model, make_image, tmp_path):
