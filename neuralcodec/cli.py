@@ -447,24 +447,26 @@ def _effort_progress(name: str, effort: int | None, enabled: bool) -> Callable[[
 def cmd_compress(args: argparse.Namespace) -> int:
     if not 0 <= args.quality <= 100:
         raise UsageError(f"-q must be within 0..100, got {args.quality}")
-    if _tree_mode(args):
-        return _cmd_tree(args)
-    inputs, output = _split_positionals("compress", args.inputs, args.output)
-    outputs = _outputs(inputs, output, ".nc")
-    _check_stdio(inputs, outputs)
-    _limit_pillow(args.max_pixels)
-    input_limit = image_input_limit(args.max_pixels)
     target = {"target_size": args.size, "target_psnr": args.psnr, "target_ms_ssim": args.ms_ssim}
     target = {k: v for k, v in target.items() if v is not None}
     from neuralcodec.runtime import TorchRequiredError, torch_available
 
-    _set_threads(args.threads, torch_backend=torch_available())  # before numpy is imported
+    tree = _tree_mode(args)
+    if not tree:  # (tree workers set their own threads)
+        _set_threads(args.threads, torch_backend=torch_available())  # before numpy is imported
     from neuralcodec.encoding import check_encoder, compress_with_stats
 
     try:
         check_encoder(args.device, args.effort, bool(target))  # without torch: effort 0 only
     except TorchRequiredError as exc:
         raise UsageError(str(exc)) from None
+    if tree:
+        return _cmd_tree(args)
+    inputs, output = _split_positionals("compress", args.inputs, args.output)
+    outputs = _outputs(inputs, output, ".nc")
+    _check_stdio(inputs, outputs)
+    _limit_pillow(args.max_pixels)
+    input_limit = image_input_limit(args.max_pixels)
 
     def one(src: Target, dst: Target) -> str:
         start = time.perf_counter()
@@ -534,6 +536,15 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
     if args.max_pixels is not None and args.max_pixels > MAX_PIXELS:
         raise UsageError(f"--max-pixels can be at most the format's limit, {MAX_PIXELS}")
+    backend = args.backend or ("numpy" if args.device in ("auto", "cpu") else "torch")
+    from neuralcodec.decoding import choose_backend
+    from neuralcodec.errors import DeviceUnavailableError
+    from neuralcodec.runtime import TorchRequiredError
+
+    try:
+        choose_backend(backend, args.device)  # before any file is read or written
+    except (TorchRequiredError, DeviceUnavailableError) as exc:
+        raise UsageError(str(exc)) from None
     if _tree_mode(args):
         return _cmd_tree(args)
     inputs, output = _split_positionals("decompress", args.inputs, args.output)
@@ -549,15 +560,6 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             fmt = formats[o.suffix.lower()]
             raise UsageError(f"{o}: Pillow cannot write {fmt} images; pick another extension")
     _check_stdio(inputs, outputs)
-    backend = args.backend or ("numpy" if args.device in ("auto", "cpu") else "torch")
-    from neuralcodec.decoding import choose_backend
-    from neuralcodec.errors import DeviceUnavailableError
-    from neuralcodec.runtime import TorchRequiredError
-
-    try:
-        choose_backend(backend, args.device)  # before any file is read or written
-    except (TorchRequiredError, DeviceUnavailableError) as exc:
-        raise UsageError(str(exc)) from None
     _set_threads(args.threads, torch_backend=backend == "torch")
 
     def one(src: Target, dst: Target) -> str:

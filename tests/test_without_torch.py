@@ -4,6 +4,7 @@ subprocess in which ``import torch`` fails, as it does where torch is not instal
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -133,3 +134,30 @@ def test_ncodec_decompress_does_not_import_torch_where_it_is_installed(encoded, 
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "z.png").is_file()
+
+
+def test_whole_trees_code_without_torch_in_the_workers_too(tiny_model, make_image, tmp_path):
+    """The workers are fresh processes: a sitecustomize on their path makes torch unimportable there."""
+    blocker = tmp_path / "no_torch"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(NO_TORCH)
+    path = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    assert subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode
+    source = tmp_path / "in" / "sub"
+    source.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(make_image(64, 96, seed=i)).save(source / f"{i}.png")
+
+    def ncodec(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "neuralcodec.cli", *args, "--model", str(tiny_model), "--jobs", "2"]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    done = ncodec("compress", "-r", "in", "-o", "nc")
+    assert done.returncode == 0, done.stderr
+    done = ncodec("decompress", "-r", "nc", "-o", "png")
+    assert done.returncode == 0, done.stderr
+    decoded = sorted(p.name for p in (tmp_path / "png" / "sub").iterdir())
+    assert decoded == ["0.png", "1.png", "2.png"]
+    refused = ncodec("compress", "-r", "in", "-o", "nc2", "-e", "1")
+    assert refused.returncode == 1 and "needs torch" in refused.stderr

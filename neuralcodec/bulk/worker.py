@@ -90,16 +90,22 @@ class Worker:
     def _setup(self) -> None:
         import warnings
 
-        import torch
         from PIL import Image
 
-        from neuralcodec.api import loaded_model
+        from neuralcodec.runtime import torch_available
 
-        if self.spec.threads:
-            torch.set_num_threads(self.spec.threads)
         if self.spec.max_pixels is not None and self.spec.command == "compress":  # as ncodec's --max-pixels
             Image.MAX_IMAGE_PIXELS = self.spec.max_pixels / 2  # type: ignore[assignment]
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        self.model = self.spec.model  # without torch: a name or file, read by the numpy coder per call
+        if not torch_available():
+            return
+        import torch
+
+        from neuralcodec.coding import loaded_model
+
+        if self.spec.threads:
+            torch.set_num_threads(self.spec.threads)
         if self.spec.model is not None:
             self.model = loaded_model(self.spec.model)
 
@@ -126,7 +132,7 @@ class Worker:
         return Outcome(item.name, kind=kind, reason=reason.removeprefix(prefix))
 
     def _compress(self, item: Item) -> Outcome:
-        from neuralcodec.api import compress_with_stats
+        from neuralcodec.encoding import compress_with_stats
         from neuralcodec.rate_control import compress_to_target
 
         spec, source = self.spec, _NamedBytes(item.data, item.name)
@@ -139,7 +145,8 @@ class Worker:
         return Outcome(item.name, data, stats.width, stats.height)
 
     def _decompress(self, item: Item) -> Outcome:
-        from neuralcodec.api import DEFAULT_MAX_PIXELS, decompress
+        from neuralcodec.container import DEFAULT_MAX_PIXELS
+        from neuralcodec.decoding import decompress
         from neuralcodec.image_modes import save_options
 
         spec = self.spec
