@@ -17,6 +17,9 @@ from enum import IntEnum
 from neuralcodec.errors import InvalidInputError
 
 MAGIC = b"NCDC"
+# Every format-2 stream is a mean-scale hyperprior's (one Z section, one Y section per band):
+# another architecture needs sections of its own and so a new format version.
+FORMAT_ARCHITECTURE = "mean-scale-hyperprior"
 FORMAT_VERSION = 2  # 1: tables re-quantised by constriction, native-endian words, state-0 start
 MAX_SIDE = 65535
 MAX_PIXELS = 1 << 29  # ~537 Mpx: a 20000 x 20000 image fits, a 2^31-pixel header does not

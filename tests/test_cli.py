@@ -124,6 +124,7 @@ def test_info_prints_the_header(png, tiny_model, capsys):
     assert run("info", png.with_suffix(".nc")) == EXIT_OK
     out = capsys.readouterr().out
     assert "96x64 RGB" in out and "tiny" in out and "42" in out
+    assert "format    2, mean-scale-hyperprior" in out  # the architecture its sections are for
 
 
 def test_usage_errors_exit_1(png, capsys):

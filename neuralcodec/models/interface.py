@@ -6,8 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# Weights files written before architectures were named are mean-scale hyperpriors.
-DEFAULT_ARCHITECTURE = "mean-scale-hyperprior"
+from neuralcodec.container import FORMAT_ARCHITECTURE
+
+# Weights files written before architectures were named are mean-scale hyperpriors, the one
+# architecture whose streams the current format holds.
+DEFAULT_ARCHITECTURE = FORMAT_ARCHITECTURE
 
 
 def quality_to_level(quality: float, levels: int) -> float:
