@@ -2,9 +2,10 @@
 
 The latents are decoded exactly as the torch decoder decodes them (neuralcodec.entropy_decoder,
 bit for bit); the synthesis runs in numpy float32 (neuralcodec.numpy_synthesis), within one
-level per sample of the torch decoder's pixels. Files name their decoder (model name and
-digest): the shipped weights of that name decode them when the digest matches, or the weights
-file given as ``model``.
+level per sample of the float32 torch decoder's pixels, tile by tile. Files name their decoder
+(model name and digest), found as the torch decoder finds it (weights_file.decoder_for): the
+weights file given as ``model``, the shipped model when the digest matches, or an archived
+decoder on the weights search path.
 """
 
 from __future__ import annotations

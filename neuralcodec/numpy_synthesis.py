@@ -1,6 +1,7 @@
 """The synthesis transform g_s and its inverse gains in numpy float32: ŷ -> uint8 pixels without
-torch. Not bit-exact with torch's float32 (summation orders differ), which nothing requires of
-pixels: tests hold it within one level per sample of the torch decoder."""
+torch, tile by tile. Not bit-exact with torch's float32 (summation orders differ), which
+nothing requires of pixels: tests hold it within one level per sample of the float32 torch
+decoder."""
 
 from __future__ import annotations
 
