@@ -23,6 +23,19 @@ from neuralcodec.errors import InvalidInputError
 EXAMPLES = int(os.environ.get("NEURALCODEC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 CODED = (SectionType.Z, SectionType.Y, SectionType.ALPHA)  # sections whose damage must be caught
+BACKEND = ["torch"]  # the decoder under test (set per test by the fixture below)
+
+
+@pytest.fixture(autouse=True, params=["torch", "numpy"])
+def decoder_backend(request):
+    """Every case runs against both decoders: the torch one and the numpy one ncodec uses."""
+    BACKEND[0] = request.param
+    yield request.param
+    BACKEND[0] = "torch"
+
+
+def decode(data: bytes, model):
+    return neuralcodec.decompress(data, model=model, device="cpu", backend=BACKEND[0])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +52,7 @@ def valid(tiny_model):
 
 def must_reject(data: bytes, model) -> None:
     with pytest.raises(InvalidInputError):
-        neuralcodec.decompress(data, model=model, device="cpu")
+        decode(data, model)
 
 
 def header_end(data: bytes) -> int:
@@ -97,7 +110,7 @@ def test_crafted_header_fields_are_refused_or_decode_as_declared(valid, tiny_mod
         must_reject(bytes(data), tiny_model)
         return
     try:
-        image = neuralcodec.decompress(crafted, model=tiny_model, device="cpu")
+        image = decode(crafted, tiny_model)
     except InvalidInputError:
         return  # e.g. another model digest, quality or size than the latents were coded for
     assert image.size == (header.width, header.height)
@@ -128,14 +141,14 @@ def test_a_symbol_swap_that_passes_the_end_check_decodes_to_another_image_as_dec
 
     rgb = synthetic_image(70, 130, seed=3)
     valid = neuralcodec.compress(rgb, 60, tiny_model, effort=2)  # a y section of some length
-    original = np.asarray(neuralcodec.decompress(valid, model=tiny_model, device="cpu"))
+    original = np.asarray(decode(valid, tiny_model))
     header = unpack(valid).header
     _, start, end = next(span for span in section_spans(valid) if span[0] == SectionType.Y)
     for at in range(start, end):
         data = bytearray(valid)
         data[at] = 0 if data[at] else 0xFF
         try:
-            image = neuralcodec.decompress(with_fixed_crcs(data), model=tiny_model, device="cpu")
+            image = decode(with_fixed_crcs(data), tiny_model)
         except InvalidInputError:
             continue
         assert image.size == (header.width, header.height) and image.mode == "RGB"
