@@ -37,6 +37,12 @@ def crafted(
     return header + struct.pack(">II", zlib.crc32(header), zlib.crc32(payload)) + payload
 
 
+@pytest.fixture(params=["numpy", "torch"])
+def backend(request) -> str:
+    """``ncodec decompress --backend``: the numpy decoder (its default) and torch's."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def digest(tiny_model) -> bytes:
     return load_model(tiny_model).digest
@@ -70,25 +76,25 @@ def decode_in_child(tmp_path, data: bytes, model, *extra: str) -> tuple[int, str
     return proc.returncode, proc.stderr, int(peak_file.read_text()) * 1024
 
 
-def test_empty_sections_for_a_12_megapixel_header_are_corrupt(tmp_path, tiny_model, digest):
+def test_empty_sections_for_a_12_megapixel_header_are_corrupt(tmp_path, tiny_model, digest, backend):
     data = crafted(digest, 4000, 3000, [(1, b"")] + [(2, b"")] * 3)
-    code, err, peak = decode_in_child(tmp_path, data, tiny_model)
+    code, err, peak = decode_in_child(tmp_path, data, tiny_model, "--backend", backend)
     assert code == 2 and "empty" in err and err.count("\n") == 1
     assert peak < GIB
     assert not (tmp_path / "out.png").exists()
 
 
-def test_a_23000_square_header_is_refused_by_the_pixel_limit(tmp_path, tiny_model, digest):
+def test_a_23000_square_header_is_refused_by_the_pixel_limit(tmp_path, tiny_model, digest, backend):
     bands = 23  # ⌈⌈23000/64⌉/16⌉
     data = crafted(digest, 23000, 23000, [(1, b"\x01\x00\x00\x00")] + [(2, b"\x01\x00\x00\x00")] * bands)
-    code, err, peak = decode_in_child(tmp_path, data, tiny_model)
+    code, err, peak = decode_in_child(tmp_path, data, tiny_model, "--backend", backend)
     assert code == 2 and "max-pixels" in err and err.count("\n") == 1
     assert peak < GIB
 
 
-def test_huge_band_heights_are_refused(tmp_path, tiny_model, digest):
+def test_huge_band_heights_are_refused(tmp_path, tiny_model, digest, backend):
     data = crafted(digest, 4000, 3000, [(1, b"\x01\x00\x00\x00"), (2, b"\x01\x00\x00\x00")], band_rows=1024)
-    code, err, _ = decode_in_child(tmp_path, data, tiny_model)
+    code, err, _ = decode_in_child(tmp_path, data, tiny_model, "--backend", backend)
     assert code == 2 and "band height" in err
 
 
