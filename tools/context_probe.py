@@ -9,7 +9,8 @@ evaluation reports). Three modes:
   the first ``--eval-images`` Kodak images at 4 levels, for the hyperprior (step 0) and the
   context model, logged as JSON lines (stdout and ``runs/context-probe-METRIC/eval.jsonl``).
 - ``final``: the same measurement on all Kodak images and ``--heldout-images`` held-out photos,
-  with the BD-rate of context vs hyperprior, written to ``runs/context-probe-METRIC/final.json``.
+  with the BD-rate of context vs hyperprior, written to
+  ``runs/context-probe-METRIC/final-stepSTEP.json`` (``--checkpoint`` picks another checkpoint).
 - ``plot``: the learning curve (bits saved and BD-rate vs step) of the given metrics' runs.
 """
 
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-bf16", action="store_true", help="the context network under bf16 too")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--checkpoint", type=Path, help="final mode: this checkpoint instead of the run's last.ckpt"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -240,7 +244,7 @@ def final(args: argparse.Namespace) -> None:
     """All Kodak images and the held-out photos at ``--levels``: hyperprior vs the checkpoint."""
     torch.set_num_threads(args.threads)
     trainer, run_dir = build(args)
-    ckpt = run_dir / "last.ckpt"
+    ckpt = args.checkpoint or run_dir / "last.ckpt"
     if not trainer.resume(ckpt):
         raise SystemExit(f"no checkpoint at {ckpt}")
     levels = parse_levels(args.levels)
@@ -259,7 +263,7 @@ def final(args: argparse.Namespace) -> None:
             **compare(args.metric, base, ctx),
         }
         say({"event": "final", "set": name, **result[name]})
-    (run_dir / "final.json").write_text(json.dumps(result, indent=1))
+    (run_dir / f"final-step{trainer.step}.json").write_text(json.dumps(result, indent=1))
 
 
 def plot(args: argparse.Namespace) -> None:
