@@ -93,16 +93,8 @@ class CheckerboardProbe(nn.Module):
 
     def frozen(self, x: Tensor, level: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(y, z likelihoods, h_s parameters, inverse gain): the frozen part, without gradients."""
-        base, t = self.base, self.base.transforms
         with torch.no_grad():
-            gain, inverse_gain = t.gains(level)
-            with base._autocast(x):
-                y = t.g_a(x).float() * gain
-                z = t.h_a(y).float()
-            z_hat, z_likelihoods = base.entropy_bottleneck(z)
-            with base._autocast(x):
-                params = t.h_s(z_hat).float()
-        return y, z_likelihoods, params, inverse_gain
+            return self.base.hyperprior(x, level)
 
     def forward(self, x: Tensor, level: Tensor, context: bool = True, decode: bool = False) -> dict:
         base, t = self.base, self.base.transforms

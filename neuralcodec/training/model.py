@@ -31,7 +31,8 @@ class TrainableHyperprior(nn.Module):
     def _autocast(self, x: Tensor):
         return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-    def forward(self, x: Tensor, level: Tensor) -> dict[str, Tensor]:
+    def hyperprior(self, x: Tensor, level: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(y, ẑ likelihoods, h_s parameters, inverse gain): everything before ŷ is coded."""
         t = self.transforms
         gain, inverse_gain = t.gains(level)
         with self._autocast(x):
@@ -40,6 +41,11 @@ class TrainableHyperprior(nn.Module):
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         with self._autocast(x):
             params = t.h_s(z_hat).float()
+        return y, z_likelihoods, params, inverse_gain
+
+    def forward(self, x: Tensor, level: Tensor) -> dict[str, Tensor]:
+        t = self.transforms
+        y, z_likelihoods, params, inverse_gain = self.hyperprior(x, level)
         scales, means = t.split_params(params)
         _, y_likelihoods = self.gaussian_conditional(y, scales, means)
         # Mixed quantisation: noise for the rate term, rounding (straight-through) for the
