@@ -20,7 +20,7 @@ from torch import Tensor
 
 from neuralcodec import entropy_decoder, quantisation
 from neuralcodec.container import MAX_BAND_ROWS
-from neuralcodec.entropy_models import encode_groups, gaussian_bits, scale_indexes, table_bits
+from neuralcodec.entropy_models import encode_groups, gaussian_bits, table_bits
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models import interface
 from neuralcodec.models.hyperprior import STRIDE
@@ -160,12 +160,6 @@ def z_values(model: LoadedModel, symbols: np.ndarray, rows: int, cols: int) -> T
     return torch.from_numpy(entropy_decoder.z_values(model.z_offsets, symbols, rows, cols))
 
 
-def band_parameters(model: LoadedModel, z_hat: Tensor, r0: int, r1: int) -> tuple[Tensor, Tensor]:
-    """Exact (scales, means) for y rows 4·r0 .. 4·r1 (entropy_decoder.band_parameters, with the
-    torch hyper-synthesis, which keeps its last result for refinement's final scoring)."""
-    return entropy_decoder.band_parameters(model.hyper_synthesis, z_hat, r0, r1)
-
-
 @torch.inference_mode()
 def analyse(
     model: LoadedModel, x: Tensor | np.ndarray, quality: float, device="auto"
@@ -210,24 +204,18 @@ def encode_latents(
     )
     if keep_y_hat:
         streams.y_hat = torch.empty(y.shape, dtype=torch.float32)
-    for r0 in range(0, rows, band_rows):
-        r1 = min(rows, r0 + band_rows)
-        scales, means = band_parameters(model, z_hat, r0, r1)
-        flat_scales = scales.flatten().numpy()
-        index = scale_indexes(flat_scales, model.scale_table)
-        y_band = y[:, :, 4 * r0 : 4 * r1].double()
-        y_sym = quantisation.y_symbols(y_band.numpy(), means.numpy(), index, model.y_tables)
-        streams.y.append(encode_groups(y_sym, index, model.y_tables))
-        streams.estimated_bits += gaussian_bits(y_sym, flat_scales)
-        streams.table_bits += table_bits(y_sym, index, model.y_tables)
+    # the torch exact hyper-synthesis: it keeps its last result for refinement's final scoring
+    bands = entropy_decoder.quantised_bands(
+        model.hyper_synthesis, z_hat, y, band_rows, model.scale_table, model.y_tables
+    )
+    for band in bands:
+        streams.y.append(encode_groups(band.symbols, band.index, model.y_tables))
+        streams.estimated_bits += gaussian_bits(band.symbols, band.scales.ravel())
+        streams.table_bits += table_bits(band.symbols, band.index, model.y_tables)
         if streams.y_hat is not None:
-            streams.y_hat[:, :, 4 * r0 : 4 * r1] = _dequantize(y_sym, means)
+            y_hat = quantisation.dequantize(band.symbols, band.means)
+            streams.y_hat[:, :, 4 * band.r0 : 4 * band.r1] = torch.from_numpy(y_hat)
     return streams
-
-
-def _dequantize(symbols: np.ndarray, means: Tensor) -> Tensor:
-    """ŷ = symbol + μ (quantisation.dequantize, which the decoder uses)."""
-    return torch.from_numpy(quantisation.dequantize(symbols, means.numpy()))
 
 
 def encode_batch(

@@ -1,5 +1,6 @@
 """ŷ from a file's z and y streams, in numpy: the exact entropy parameters and the entropy
-decoding, without torch.
+decoding, without torch; and the y symbols per band that every encoder codes from the same
+parameters.
 
 Everything here is integer or exact dyadic arithmetic carried in float64 (the hyper-synthesis
 in neuralcodec.exact_numpy, the ẑ grid, ŷ = symbol + μ), so every machine decodes the same ŷ,
@@ -9,14 +10,16 @@ functions).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from neuralcodec.container import LATENT_ROW, band_count
 from neuralcodec.entropy_models import TableSet, decode_groups, scale_indexes
 from neuralcodec.exact_numpy import HyperSynthesis
-from neuralcodec.quantisation import dequantize, z_index
+from neuralcodec.quantisation import dequantize, y_symbols, z_index
 
 Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
 # Decoding computes the entropy parameters of several bands at once, up to this many bytes of
@@ -83,3 +86,32 @@ def decode_latents(
             y_sym = decode_groups(y[r0 // band_rows], index, params.y_tables)
             y_hat[:, :, 4 * r0 : 4 * r1] = dequantize(y_sym, means)
     return y_hat
+
+
+@dataclass(frozen=True)
+class QuantisedBand:
+    """One band of y: its rows (y rows 4·r0 .. 4·r1), exact scales and means (float64), their
+    y-table indexes and the y symbols in coding order."""
+
+    r0: int
+    r1: int
+    scales: np.ndarray
+    means: np.ndarray
+    index: np.ndarray
+    symbols: np.ndarray
+
+
+def quantised_bands(
+    hyper_synthesis: Any, z_hat: Any, y: Any, band_rows: int, scale_table: np.ndarray, y_tables: TableSet
+) -> Iterator[QuantisedBand]:
+    """The bands of ``band_rows`` ẑ rows of one image, as every encoder codes them: the exact
+    entropy parameters from ẑ (``hyper_synthesis``: numpy's or torch's exact one, bit-identical;
+    ẑ and y as numpy arrays or CPU tensors), then y symbols round(y − μ) clamped into the y
+    table of each scale."""
+    rows = z_hat.shape[2]
+    for r0 in range(0, rows, band_rows):
+        r1 = min(rows, r0 + band_rows)
+        scales, means = (np.asarray(a) for a in band_parameters(hyper_synthesis, z_hat, r0, r1))
+        index = scale_indexes(scales.ravel(), scale_table)
+        symbols = y_symbols(np.asarray(y[:, :, 4 * r0 : 4 * r1]), means, index, y_tables)
+        yield QuantisedBand(r0, r1, scales, means, index, symbols)

@@ -30,13 +30,13 @@ from neuralcodec.encoded_file import (
     check_quality,
     encoded_file,
 )
-from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_values
-from neuralcodec.entropy_models import encode_groups, scale_indexes, table_bits
+from neuralcodec.entropy_decoder import EntropyParameters, quantised_bands, z_values
+from neuralcodec.entropy_models import encode_groups, table_bits
 from neuralcodec.image_modes import PreparedImage, prepare
 from neuralcodec.models.interface import quality_to_level
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.numpy_decoder import NumpyModel, read_weights_file
-from neuralcodec.quantisation import y_symbols, z_index, z_symbols
+from neuralcodec.quantisation import z_index, z_symbols
 from neuralcodec.runtime import INSTALL_TORCH, TorchRequiredError
 from neuralcodec.weights_file import DEFAULT_MODEL, load_reporting, resolve_model_path
 
@@ -69,13 +69,9 @@ def encode_latents(
     z_sym = z_symbols(z, params.z_offsets, z_tables)
     z_hat = z_values(params.z_offsets, z_sym, rows, cols)
     coded = CodedLatents(encode_groups(z_sym, z_idx, z_tables), [], table_bits(z_sym, z_idx, z_tables))
-    for r0 in range(0, rows, band_rows):
-        r1 = min(rows, r0 + band_rows)
-        scales, means = band_parameters(params.hyper_synthesis, z_hat, r0, r1)
-        index = scale_indexes(scales.ravel(), params.scale_table)
-        y_sym = y_symbols(y[:, :, 4 * r0 : 4 * r1], means, index, y_tables)
-        coded.y.append(encode_groups(y_sym, index, y_tables))
-        coded.estimated_bits += table_bits(y_sym, index, y_tables)
+    for band in quantised_bands(params.hyper_synthesis, z_hat, y, band_rows, params.scale_table, y_tables):
+        coded.y.append(encode_groups(band.symbols, band.index, y_tables))
+        coded.estimated_bits += table_bits(band.symbols, band.index, y_tables)
     return coded
 
 
