@@ -702,7 +702,7 @@ def _unsavable(image, fmt: str, extra: dict, exc: Exception) -> Exception:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from neuralcodec.container import FORMAT_ARCHITECTURE, FORMAT_VERSION, SectionType, unpack
+    from neuralcodec.container import SectionType, unpack
     from neuralcodec.errors import InvalidInputError
 
     code = EXIT_OK
@@ -719,7 +719,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{_name(source)}:")
         print(f"  image     {h.width}x{h.height} {h.mode.name}")
         print(f"  model     {h.model_name} (weights {h.model_digest.hex()})")
-        print(f"  format    {FORMAT_VERSION}, {FORMAT_ARCHITECTURE}")
+        print(f"  format    {h.format_version}, {h.architecture}")
         print(f"  quality   {h.quality:g}")
         print(f"  size      {len(data)} bytes, {len(data) * 8 / (h.width * h.height):.4f} bpp")
         for kind, section in container.sections:

@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralcodec.container import MAX_BAND_ROWS, Container, Header, SectionType, pack
+from neuralcodec.container import (
+    FORMAT_ARCHITECTURE,
+    FORMAT_VERSION,
+    FORMAT_VERSIONS,
+    MAX_BAND_ROWS,
+    Container,
+    Header,
+    SectionType,
+    pack,
+)
 from neuralcodec.effort_levels import MAX_EFFORT
 from neuralcodec.image_modes import PreparedImage, pack_alpha
 
@@ -59,22 +68,46 @@ def encoded_file(
     model_name: str,
     model_digest: bytes,
     quality: float,
-    z: bytes,
-    y: list[bytes],
+    sections: list[bytes],
     band_rows: int = MAX_BAND_ROWS,
+    architecture: str = FORMAT_ARCHITECTURE,
+    format_version: int = FORMAT_VERSION,
 ) -> bytes:
-    """The ``.nc`` file of an image's coded latents (``z``, one ``y`` per band of ``band_rows``
-    ẑ rows) and what travels beside them: alpha, ICC profile, EXIF and notes, in the section
-    order docs/FORMAT.md requires."""
-    sections = [(SectionType.Z, z)] + [(SectionType.Y, band) for band in y]
+    """The ``.nc`` file of an image's coded latents (``sections``: the architecture's payloads)
+    and what travels beside them: alpha, ICC profile, EXIF and notes, in the section order
+    docs/FORMAT.md requires.
+
+    Format 2 (mean-scale hyperprior only): ``sections[0]`` is the Z section and the rest one Y
+    section per band of ``band_rows`` ẑ rows, byte for byte the file every format-2 writer
+    makes. Format 3: every payload is a MODEL section and the header names ``architecture``.
+    Raises ValueError for anything the container refuses.
+    """
+    if format_version == 2:
+        if not sections:
+            raise ValueError("format version 2 needs a Z section")
+        coded = [(SectionType.Z, sections[0])] + [(SectionType.Y, band) for band in sections[1:]]
+    elif format_version == 3:
+        coded = [(SectionType.MODEL, payload) for payload in sections]
+    else:
+        raise ValueError(f"format version {format_version} is not one of {FORMAT_VERSIONS}")
     if prepared.alpha is not None:
-        sections.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
+        coded.append((SectionType.ALPHA, pack_alpha(prepared.alpha)))
     if prepared.icc:
-        sections.append((SectionType.ICC, prepared.icc))
+        coded.append((SectionType.ICC, prepared.icc))
     if prepared.exif:
-        sections.append((SectionType.EXIF, prepared.exif))
+        coded.append((SectionType.EXIF, prepared.exif))
     if prepared.notes:
-        sections.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
+        coded.append((SectionType.NOTE, "\n".join(prepared.notes).encode()))
     height, width = prepared.rgb.shape[:2]
-    header = Header(model_name, model_digest, width, height, prepared.mode, quality, band_rows)
-    return pack(Container(header, sections))
+    header = Header(
+        model_name,
+        model_digest,
+        width,
+        height,
+        prepared.mode,
+        quality,
+        band_rows,
+        architecture=architecture,
+        format_version=format_version,
+    )
+    return pack(Container(header, coded))
