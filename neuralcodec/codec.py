@@ -47,6 +47,11 @@ class LatentStreams:
     y_hat: Tensor | None = None  # the ŷ a decoder will rebuild, bit for bit (when asked for)
 
     @property
+    def sections(self) -> list[bytes]:
+        """The sections in file order (neuralcodec.latent_codec): z, then y per band."""
+        return [self.z, *self.y]
+
+    @property
     def actual_bits(self) -> int:
         return 8 * (len(self.z) + sum(len(b) for b in self.y))
 
@@ -270,6 +275,8 @@ def decode_batch(
     device="auto",
     band_rows: int = BAND_ROWS,
 ) -> Tensor:
-    """Decode same-sized images' streams into a uint8 batch (B, 3, H, W)."""
-    y_hat = torch.cat([decode_latents(model, s.z, s.y, height, width, band_rows) for s in streams])
+    """Decode same-sized images' streams (anything with the ``sections`` the model's latent
+    codec writes) into a uint8 batch (B, 3, H, W)."""
+    coder = model.latent_codec
+    y_hat = torch.cat([torch.from_numpy(coder.decode(s.sections, height, width, band_rows)) for s in streams])
     return synthesize(model, y_hat, quality, height, width, device)

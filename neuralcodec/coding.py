@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from neuralcodec import codec, refine
@@ -15,7 +16,6 @@ from neuralcodec.container import (
     DEFAULT_MAX_PIXELS,
     ColorMode,
     Header,
-    SectionType,
     check_pixel_limit,
     unpack,
 )
@@ -29,6 +29,7 @@ from neuralcodec.encoded_file import (
     encoded_file,
 )
 from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
+from neuralcodec.latent_codecs import codec_for_file
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
 from neuralcodec.weights_file import decoder_for, load_reporting
@@ -84,7 +85,17 @@ def compress_with_stats(
     streams = architecture.encode(
         loaded, prepared.rgb[None], q, device, effort=effort, progress=progress, gray_output=gray
     )[0]
-    data = encoded_file(prepared, loaded.name, loaded.digest, q, streams.z, streams.y, codec.BAND_ROWS)
+    coder = loaded.latent_codec
+    data = encoded_file(
+        prepared,
+        loaded.name,
+        loaded.digest,
+        q,
+        streams.sections,
+        codec.BAND_ROWS,
+        coder.architecture,
+        coder.format_version,
+    )
     stats = CompressStats(w, h, len(data), streams.estimated_bits, streams.actual_bits, prepared.notes)
     return data, stats
 
@@ -117,9 +128,8 @@ def decompress(
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
-    # unpack() has checked the layout: one Z, one Y per band, ALPHA exactly when the mode has one.
-    streams = codec.LatentStreams(z=container.section(SectionType.Z)[0], y=container.section(SectionType.Y))
-    decode = get_architecture(loaded.architecture).decode
-    pixels = decode(loaded, [streams], h.quality, h.height, h.width, device, h.band_rows)
+    coder = codec_for_file(loaded.latent_codecs, h.architecture, loaded.name)
+    y_hat = torch.from_numpy(coder.decode(container.model_sections(), h.height, h.width, h.band_rows))
+    pixels = codec.synthesize(loaded, y_hat, h.quality, h.height, h.width, device)
     rgb = pixels[0].permute(1, 2, 0).numpy()
     return decoded_image(container, rgb, strip)

@@ -1,39 +1,37 @@
 """Decode ``.nc`` files with numpy, Pillow and constriction only: no torch is imported.
 
-The latents are decoded exactly as the torch decoder decodes them (neuralcodec.entropy_decoder,
-bit for bit); the synthesis runs in numpy float32 (neuralcodec.numpy_synthesis), within one
-level per sample of the float32 torch decoder's pixels, tile by tile. Files name their decoder
-(model name and digest), found as the torch decoder finds it (weights_file.decoder_for): the
-weights file given as ``model``, the shipped model when the digest matches, or an archived
-decoder on the weights search path.
+The latents are decoded exactly as the torch decoder decodes them, bit for bit, by the latent
+codec of the file's architecture (neuralcodec.latent_codecs: the same numpy code); the
+synthesis runs in numpy float32 (neuralcodec.numpy_synthesis), within one level per sample of
+the float32 torch decoder's pixels, tile by tile. Files name their decoder (model name and
+digest), found as the torch decoder finds it (weights_file.decoder_for): the weights file given
+as ``model``, the shipped model when the digest matches, or an archived decoder on the weights
+search path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from neuralcodec.container import (
-    DEFAULT_MAX_PIXELS,
-    Header,
-    SectionType,
-    check_pixel_limit,
-    unpack,
-)
-from neuralcodec.entropy_decoder import EntropyParameters, decode_latents
+from neuralcodec.container import DEFAULT_MAX_PIXELS, Header, check_pixel_limit, unpack
+from neuralcodec.entropy_decoder import EntropyParameters
 from neuralcodec.entropy_models import TableSet
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_numpy import HyperSynthesis
 from neuralcodec.image_modes import decoded_image
+from neuralcodec.latent_codec import LatentCodec
+from neuralcodec.latent_codecs import codec_for_file, latent_codecs
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
 from neuralcodec.models.mean_scale import z_offsets
 from neuralcodec.numpy_synthesis import Synthesis
 from neuralcodec.weights_file import (
     READABLE_WEIGHTS_FORMATS,
+    also_decodes,
     decoder_digest,
     decoder_for,
     load_reporting,
@@ -44,13 +42,22 @@ from neuralcodec.weights_file import (
 
 @dataclass(frozen=True)
 class NumpyModel:
-    """What decoding needs from a mean-scale hyperprior weights file, as numpy arrays."""
+    """What decoding needs from a weights file, as numpy arrays: the latent codecs of the file
+    architectures it decodes (neuralcodec.latent_codecs) and the synthesis transform."""
 
     name: str
     digest: bytes
     levels: int
     entropy: EntropyParameters
     synthesis: Synthesis
+    architecture: str = DEFAULT_ARCHITECTURE
+    latent_codecs: dict[str, LatentCodec] = field(default_factory=dict)
+    also_decodes: tuple[bytes, ...] = ()  # other decoders whose files it decodes (weights_file)
+
+    @property
+    def latent_codec(self) -> LatentCodec:
+        """The codec of the files this model writes."""
+        return self.latent_codecs[self.architecture]
 
     @classmethod
     def from_file(cls, path: Path) -> NumpyModel:
@@ -62,8 +69,7 @@ class NumpyModel:
         """From the contents of the weights file at ``path`` (``data``: its bytes)."""
         if state.get("format") not in READABLE_WEIGHTS_FORMATS:
             raise InvalidModelError(f"{path} is not a neuralcodec weights file of a format this build reads")
-        if state.get("architecture", DEFAULT_ARCHITECTURE) != DEFAULT_ARCHITECTURE:
-            raise InvalidModelError(f"{path}: the numpy decoder knows only {DEFAULT_ARCHITECTURE} models")
+        architecture = state.get("architecture", DEFAULT_ARCHITECTURE)
         config = state["config"]
         tables = TableSet.from_dict(state["z_tables"])
         offsets, offset_bits = z_offsets(state, tables, int(config["N"]), str(path))
@@ -76,8 +82,14 @@ class NumpyModel:
             HyperSynthesis.from_state(state["h_s_exact"], offset_bits),
         )
         synthesis = Synthesis.from_transforms(state["transforms"])
+        try:
+            codecs = latent_codecs(architecture, entropy, state)
+        except InvalidModelError as exc:
+            raise InvalidModelError(f"{path}: {exc}") from None
+        digest = decoder_digest(state, path, data)
+        also = also_decodes(state, path)
         return cls(
-            state["name"], decoder_digest(state, path, data), int(config["levels"]), entropy, synthesis
+            state["name"], digest, int(config["levels"]), entropy, synthesis, architecture, codecs, also
         )
 
 
@@ -117,9 +129,7 @@ def decompress(
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
-    streams = container.section(SectionType.Y)
-    y_hat = decode_latents(
-        loaded.entropy, container.section(SectionType.Z)[0], streams, h.height, h.width, h.band_rows
-    )
+    codec = codec_for_file(loaded.latent_codecs, h.architecture, loaded.name)
+    y_hat = codec.decode(container.model_sections(), h.height, h.width, h.band_rows)
     rgb = loaded.synthesis(y_hat, quality_to_level(h.quality, loaded.levels), h.height, h.width)
     return decoded_image(container, rgb, strip)

@@ -15,13 +15,12 @@ The argument checks, statistics and container assembly are shared with the torch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from neuralcodec.container import MAX_BAND_ROWS
 from neuralcodec.encoded_file import (
     DEFAULT_QUALITY,
     CompressStats,
@@ -30,49 +29,13 @@ from neuralcodec.encoded_file import (
     check_quality,
     encoded_file,
 )
-from neuralcodec.entropy_decoder import EntropyParameters, quantised_bands, z_values
-from neuralcodec.entropy_models import encode_groups, table_bits
 from neuralcodec.image_modes import PreparedImage, prepare
+from neuralcodec.latent_codec import CodedLatents
 from neuralcodec.models.interface import quality_to_level
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.numpy_decoder import NumpyModel, read_weights_file
-from neuralcodec.quantisation import z_index, z_symbols
 from neuralcodec.runtime import INSTALL_TORCH, TorchRequiredError
 from neuralcodec.weights_file import DEFAULT_MODEL, load_reporting, resolve_model_path
-
-
-@dataclass
-class CodedLatents:
-    """The entropy-coded streams of one image and the rate its integer tables give the symbols
-    (bits; entropy_models.table_bits: what the coder reaches, to a few words per section).
-    The torch encoder's estimate is the continuous Gaussian's, which needs torch's ndtr."""
-
-    z: bytes
-    y: list[bytes] = field(default_factory=list)  # one stream per band
-    estimated_bits: float = 0.0
-
-    @property
-    def actual_bits(self) -> int:
-        return 8 * (len(self.z) + sum(len(b) for b in self.y))
-
-
-def encode_latents(
-    params: EntropyParameters, y: np.ndarray, z: np.ndarray, band_rows: int = MAX_BAND_ROWS
-) -> CodedLatents:
-    """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4)) as
-    codec.encode_latents does: z symbols round(z − offset), clamped into the z tables; per band
-    of ``band_rows`` ẑ rows the exact (scales, means) and y symbols round(y − μ), clamped into
-    the y table of each scale. The symbols are those entropy_decoder.decode_latents reads back."""
-    rows, cols = z.shape[2:]
-    z_tables, y_tables = params.z_tables, params.y_tables
-    z_idx = z_index(params.hyper_channels, rows, cols)
-    z_sym = z_symbols(z, params.z_offsets, z_tables)
-    z_hat = z_values(params.z_offsets, z_sym, rows, cols)
-    coded = CodedLatents(encode_groups(z_sym, z_idx, z_tables), [], table_bits(z_sym, z_idx, z_tables))
-    for band in quantised_bands(params.hyper_synthesis, z_hat, y, band_rows, params.scale_table, y_tables):
-        coded.y.append(encode_groups(band.symbols, band.index, y_tables))
-        coded.estimated_bits += table_bits(band.symbols, band.index, y_tables)
-    return coded
 
 
 @dataclass(frozen=True)
@@ -83,9 +46,10 @@ class EncoderModel:
     analysis: Analysis
 
     def encode(self, rgb: np.ndarray, quality: float) -> CodedLatents:
-        """uint8 pixels (H, W, 3) at ``quality`` -> the coded latents (effort 0)."""
+        """uint8 pixels (H, W, 3) at ``quality`` -> the coded latents (effort 0), by the model's
+        latent codec."""
         y, z = self.analysis(rgb, quality_to_level(quality, self.decoder.levels))
-        return encode_latents(self.decoder.entropy, y, z)
+        return self.decoder.latent_codec.encode(y, z)
 
 
 @lru_cache(maxsize=8)
@@ -124,7 +88,16 @@ def compress_with_stats(
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     coded = encoder.encode(prepared.rgb, q)
     name, digest = encoder.decoder.name, encoder.decoder.digest
-    data = encoded_file(prepared, name, digest, q, coded.z, coded.y)
+    coder = encoder.decoder.latent_codec
+    data = encoded_file(
+        prepared,
+        name,
+        digest,
+        q,
+        coded.sections,
+        architecture=coder.architecture,
+        format_version=coder.format_version,
+    )
     height, width = prepared.rgb.shape[:2]
     stats = CompressStats(width, height, len(data), coded.estimated_bits, coded.actual_bits, prepared.notes)
     return data, stats
@@ -144,4 +117,4 @@ def compress(
     return compress_with_stats(image, quality, model, effort=effort, keep_metadata=keep_metadata)[0]
 
 
-__all__ = ["CodedLatents", "EncoderModel", "compress", "compress_with_stats", "encode_latents", "load"]
+__all__ = ["EncoderModel", "compress", "compress_with_stats", "load"]

@@ -165,10 +165,33 @@ def missing_decoder_message(name: str, digest: bytes, installed: bytes | None) -
 
 
 class Decoder(Protocol):
-    """A loaded model as decoding sees it (torch's LoadedModel, the numpy decoder's model)."""
+    """A loaded model as decoding sees it (torch's LoadedModel, the numpy decoder's model):
+    ``digest`` names its decoder; ``also_decodes`` lists other decoders whose files it decodes
+    exactly (a checkerboard model: the hyperprior it extends)."""
 
     name: str
     digest: bytes
+    also_decodes: tuple[bytes, ...]
+
+
+ALSO_DECODES = "also_decodes"  # weights entry: 16-hex-digit decoder digests this file decodes too
+
+
+def also_decodes(state: dict, path: Path | str) -> tuple[bytes, ...]:
+    """The ``also_decodes`` entry of a weights file as digests (InvalidModelError if malformed)."""
+    entries = state.get(ALSO_DECODES, [])
+    try:
+        digests = tuple(bytes.fromhex(e) for e in entries)
+    except (TypeError, ValueError):
+        digests = (b"",)
+    if any(len(d) != 8 for d in digests):
+        raise InvalidModelError(f"{path}: {ALSO_DECODES} must list 16-hex-digit decoder digests")
+    return digests
+
+
+def decodes(model: Decoder, digest: bytes) -> bool:
+    """Whether ``model`` decodes files whose header names decoder ``digest``."""
+    return digest == model.digest or digest in model.also_decodes
 
 
 D = TypeVar("D", bound=Decoder)
@@ -200,7 +223,7 @@ def decoder_for(name: str, digest: bytes, model: Any, load: Callable[[Any], D]) 
         loaded = load(model)
     else:
         installed = load(name) if MODEL_NAME.fullmatch(name) and name in available_models() else None
-        if installed is not None and installed.digest == digest:
+        if installed is not None and decodes(installed, digest):
             return installed
         path = archived_decoder(name, digest)
         if path is None:
@@ -208,7 +231,7 @@ def decoder_for(name: str, digest: bytes, model: Any, load: Callable[[Any], D]) 
                 missing_decoder_message(name, digest, installed.digest if installed else None)
             )
         loaded = load(path)
-    if loaded.digest != digest:
+    if not decodes(loaded, digest):
         raise ModelMismatchError(
             f"file was made with model {name!r} decoder {digest.hex()}; "
             f"the weights given ({loaded.name!r}) have decoder {loaded.digest.hex()}"

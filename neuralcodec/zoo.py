@@ -25,6 +25,7 @@ from neuralcodec.weights_file import (
     bytes_digest,
     decoder_digest,
     decoder_file_name,
+    decodes,
     file_digest,
     resolve_model_path,
     weights_search_path,
@@ -78,7 +79,7 @@ def find_decoder(name: str, digest: bytes) -> LoadedModel | None:
     """
     if name in available_models() and MODEL_NAME.fullmatch(name):
         shipped = load_model(name)
-        if shipped.digest == digest:
+        if decodes(shipped, digest):
             return shipped
     path = archived_decoder(name, digest)
     return None if path is None else load_model(path)

@@ -1,4 +1,5 @@
-"""Run one side of the determinism matrix in a fresh process (env set by the caller).
+"""Run one side of the determinism matrix in a fresh process (env set by the caller), for a
+model of any architecture (its latent codec codes and decodes the sections).
 
 python determinism_worker.py encode MODEL IMAGE.npy OUT.nc     (also OUT.nc.npz: the encoder's ŷ)
 python determinism_worker.py decode MODEL IN.nc OUT.npz        (latents + pixels)
@@ -11,7 +12,6 @@ import numpy as np
 import torch
 
 from neuralcodec import api, codec
-from neuralcodec.container import SectionType
 from neuralcodec.zoo import load_model
 
 
@@ -23,11 +23,9 @@ def main() -> None:
         open(dst, "wb").write(data)
         loaded = load_model(model)
         y, z = codec.analyse(loaded, image[None], 70, "cpu")
-        streams = codec.encode_latents(loaded, y, z, keep_y_hat=True)
-        container = api.read_header(data)
-        assert container.section(SectionType.Z) == [streams.z]
-        assert container.section(SectionType.Y) == streams.y
-        np.savez(dst + ".npz", latents=streams.y_hat.numpy())
+        coded = loaded.latent_codec.encode(y.numpy(), z.numpy(), keep_y_hat=True)
+        assert api.read_header(data).model_sections() == coded.sections
+        np.savez(dst + ".npz", latents=coded.y_hat)
         return
     if mode == "probe":
         loaded = load_model(model)
@@ -39,17 +37,12 @@ def main() -> None:
     container = api.read_header(data)
     h = container.header
     loaded = api.model_for(h, model)
-    y_hat = codec.decode_latents(
-        loaded,
-        container.section(SectionType.Z)[0],
-        container.section(SectionType.Y),
-        h.height,
-        h.width,
-        h.band_rows,
+    y_hat = loaded.latent_codecs[h.architecture].decode(
+        container.model_sections(), h.height, h.width, h.band_rows
     )
     pixels = np.asarray(api.decompress(data, device="cpu", model=model, backend="torch"))
     numpy_pixels = np.asarray(api.decompress(data, model=model, backend="numpy"))
-    np.savez(dst, latents=y_hat.numpy(), pixels=pixels, numpy_pixels=numpy_pixels)
+    np.savez(dst, latents=y_hat, pixels=pixels, numpy_pixels=numpy_pixels)
 
 
 if __name__ == "__main__":

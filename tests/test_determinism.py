@@ -56,9 +56,21 @@ def test_positive_control_the_configurations_really_change_float32_results(tmp_p
     assert len(distinct) > 1, "every CPU configuration gave the same float32 bits"
 
 
+@pytest.fixture(scope="module")
+def checkerboard_model(tmp_path_factory, tiny_model) -> str:
+    """The model under test with a random checkerboard context (exact integer parameters)."""
+    from checkerboard_weights import write_checkerboard
+
+    out = tmp_path_factory.mktemp("checkerboard") / "checkerboard.pt"
+    return str(write_checkerboard(Path(model_under_test(tiny_model)), out, seed=7))
+
+
+@pytest.mark.parametrize("architecture", ["hyperprior", "checkerboard"])
 @pytest.mark.parametrize("encoder", [0, 4], ids=["enc-1thread-default", "enc-2threads-sse41"])
-def test_decoded_latents_identical_across_threads_and_isas(tmp_path, tiny_model, make_image, encoder):
-    model = model_under_test(tiny_model)
+def test_decoded_latents_identical_across_threads_and_isas(
+    tmp_path, tiny_model, checkerboard_model, make_image, encoder, architecture
+):
+    model = model_under_test(tiny_model) if architecture == "hyperprior" else checkerboard_model
     np.save(tmp_path / "img.npy", make_image(96, 160, seed=11))
     nc = tmp_path / "img.nc"
     run(CONFIGS[encoder], "encode", model, str(tmp_path / "img.npy"), str(nc))

@@ -1,13 +1,17 @@
 """Architectures plug in through the registry: the API dispatches on the weights file's name."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
 import neuralcodec
-from neuralcodec import codec
+from neuralcodec import latent_codecs
+from neuralcodec.container import unpack
 from neuralcodec.errors import ModelNotFoundError
-from neuralcodec.models import mean_scale
+from neuralcodec.latent_codec import HyperpriorLatents
+from neuralcodec.models import checkerboard, mean_scale
 from neuralcodec.models.registry import Architecture, get_architecture, register, registered_architectures
 from neuralcodec.zoo import load_model
 
@@ -25,28 +29,34 @@ def test_unknown_architectures_get_a_clear_error(tmp_path, tiny_model):
         load_model(tmp_path / "odd.pt")
 
 
+class LoggingLatents(HyperpriorLatents):
+    """The hyperprior's sections under another architecture's name, in format 3, logging calls."""
+
+    calls: list[str] = []
+
+    def encode(self, y, z, band_rows=16, keep_y_hat=False):
+        self.calls.append("encode")
+        return super().encode(y, z, band_rows, keep_y_hat)
+
+    def decode(self, sections, height, width, band_rows):
+        self.calls.append("decode")
+        return super().decode(sections, height, width, band_rows)
+
+
 def test_a_new_architecture_plugs_in_without_touching_the_api(tmp_path, tiny_model, make_image):
-    calls = []
-
-    def encode(model, x, quality, device="auto", effort=0, progress=None, gray_output=False):
-        calls.append("encode")
-        return mean_scale.encode(model, x, quality, device, effort=effort, progress=progress)
-
-    def decode(model, streams, quality, height, width, device="auto", band_rows=16):
-        calls.append("decode")
-        return codec.decode_batch(model, streams, quality, height, width, device, band_rows)
-
-    def load(state, name, digest):
-        model = mean_scale.load(state, name, digest)
-        model.architecture = "test-wrapper"
-        return model
-
-    register(Architecture("test-wrapper", load=load, encode=encode, decode=decode))
+    """An architecture is a registry entry (loading, encoding) and a latent codec (its
+    sections); the API, the container and both decoders take it without knowing it."""
+    name = "test-wrapper"
+    latent_codecs.register(name, lambda params, state: LoggingLatents(params, name, 3))
+    register(Architecture(name, load=partial(mean_scale.load, architecture=name), encode=checkerboard.encode))
     state = torch.load(tiny_model, weights_only=True)
-    state["architecture"] = "test-wrapper"
+    state["architecture"] = name
     torch.save(state, tmp_path / "wrapped.pt")
     image = make_image(64, 80)
-    data = neuralcodec.compress(image, 50, tmp_path / "wrapped.pt", "cpu")
-    decoded = neuralcodec.decompress(data, "cpu", tmp_path / "wrapped.pt")
-    assert calls == ["encode", "decode"]
-    assert np.asarray(decoded).shape == image.shape
+    data = neuralcodec.compress(image, 50, tmp_path / "wrapped.pt", "cpu", effort=0)
+    header = unpack(data).header
+    assert (header.format_version, header.architecture) == (3, name)
+    by_torch = neuralcodec.decompress(data, "cpu", tmp_path / "wrapped.pt", backend="torch")
+    by_numpy = neuralcodec.decompress(data, model=tmp_path / "wrapped.pt", backend="numpy")
+    assert LoggingLatents.calls == ["encode", "decode", "decode"]
+    assert np.asarray(by_torch).shape == np.asarray(by_numpy).shape == image.shape

@@ -12,6 +12,9 @@ evaluation reports). Three modes:
   with the BD-rate of context vs hyperprior, written to
   ``runs/context-probe-METRIC/final-stepSTEP.json`` (``--checkpoint`` picks another checkpoint).
 - ``plot``: the learning curve (bits saved and BD-rate vs step) of the given metrics' runs.
+- ``export``: the checkpoint's context in the codec's integer form, calibrated on
+  ``--calibration-images`` training photos, written with the shipped weights as a
+  ``mean-scale-checkerboard`` weights file (``--out``) that ``ncodec compress --model`` takes.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from neuralcodec.codec import cpu_has_fast_bf16, padded_size
 from neuralcodec.metrics import msssim_db
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.training.checkerboard import CheckerboardProbe, ProbeTrainer
+from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 from neuralcodec.training.data import InMemoryCrops, list_images, to_unit_float
 from neuralcodec.training.evaluate import load_eval_images, psnr
 from neuralcodec.training.export import load_exported
 from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.weights_file import decoder_digest
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = {"mse": REPO / "neuralcodec/weights/mse.pt", "msssim": REPO / "neuralcodec/weights/msssim.pt"}
@@ -46,7 +51,7 @@ DEFAULT_HELDOUT = Path("../shared/datasets/qoi_photo_wikipedia")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("mode", nargs="?", choices=["train", "final", "plot"], default="train")
+    p.add_argument("mode", nargs="?", choices=["train", "final", "plot", "export"], default="train")
     p.add_argument("--metric", choices=["mse", "msssim"], default="mse", help="which shipped model")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="training photos (never Kodak)")
     p.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
@@ -72,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--plot-metrics", default="mse,msssim", help="plot mode: runs to draw")
+    p.add_argument("--calibration-images", type=int, default=8, help="export mode: training photos")
+    p.add_argument("--out", type=Path, help="export mode: the weights file to write")
     p.add_argument("--plot-out", type=Path, default=Path("docs/experiments/checkerboard-probe.png"))
     return p.parse_args(argv)
 
@@ -301,9 +308,35 @@ def plot(args: argparse.Namespace) -> None:
     fig.savefig(args.plot_out)
 
 
+@torch.no_grad()
+def export(args: argparse.Namespace) -> None:
+    """The checkpoint's context, quantised (calibrated on training photos), as a weights file."""
+    torch.set_num_threads(args.threads)
+    trainer, run_dir = build(args)
+    ckpt = args.checkpoint or run_dir / "last.ckpt"
+    if not trainer.resume(ckpt):
+        raise SystemExit(f"no checkpoint at {ckpt}")
+    probe, split = trainer.probe, trainer.probe.base.transforms.split_params
+    calibration = []
+    for image in load_eval_images(args.data, args.calibration_images):
+        hp, wp = padded_size(image.shape[2], image.shape[3])
+        image = F.pad(image, (0, wp - image.shape[3], 0, hp - image.shape[2]), mode="replicate")
+        for level in parse_levels(args.levels):
+            y, _, params, _ = probe.frozen(image, torch.tensor([level]))
+            means = split(params)[1]
+            calibration.append((params.float(), torch.round(y - means) + means))
+    exact = quantize_context(probe.context.float(), calibration)
+    base_state = torch.load(WEIGHTS[args.metric], map_location="cpu", weights_only=False)
+    meta = {"context_step": trainer.step, "context_checkpoint": ckpt.name}
+    out = args.out or run_dir / f"{args.metric}-checkerboard.pt"
+    base_digest = decoder_digest(base_state, WEIGHTS[args.metric])
+    torch.save(checkerboard_weights(base_state, exact, meta, base_digest), out)
+    say({"event": "export", "step": trainer.step, "out": str(out), "bytes": out.stat().st_size})
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    {"train": train, "final": final, "plot": plot}[args.mode](args)
+    {"train": train, "final": final, "plot": plot, "export": export}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -23,17 +23,17 @@ def quality_to_level(quality: float, levels: int) -> float:
 class Architecture:
     """What the codec needs from an architecture.
 
-    ``load(state, name, digest)`` builds the loaded model from a weights file's tensors;
-    ``encode(model, x, quality, device, effort=, progress=, gray_output=)`` turns a batch of
-    same-sized images into one set of entropy-coded streams each (``.z``, ``.y``: the
-    container's Z and Y sections; ``gray_output``: the files will be decoded to grayscale, the
-    rounded mean of the decoded channels, which an encoder that optimises may measure);
-    ``decode(model, streams, quality, height, width, device, band_rows)`` turns them back into
-    a uint8 (B, 3, H, W) batch. Decoding must rebuild exactly the latents the encoder coded, on
-    any machine.
+    ``load(state, name, digest)`` builds the loaded model from a weights file's tensors (its
+    ``latent_codecs``: neuralcodec.latent_codecs, where the architecture's latent codec is
+    registered under the same name); ``encode(model, x, quality, device, effort=, progress=,
+    gray_output=)`` turns a batch of same-sized images into one coded result each (its
+    ``sections``, opaque to the container, ``estimated_bits`` and ``actual_bits``;
+    ``gray_output``: the files will be decoded to grayscale, the rounded mean of the decoded
+    channels, which an encoder that optimises may measure). Decoding is the file
+    architecture's latent codec (sections -> ŷ, exactly the latents the encoder coded, on any
+    machine) followed by the model's synthesis transform.
     """
 
     name: str
     load: Callable[..., Any]
     encode: Callable[..., list]
-    decode: Callable[..., Any]

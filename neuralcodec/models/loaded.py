@@ -16,6 +16,8 @@ from neuralcodec.entropy_decoder import EntropyParameters
 from neuralcodec.entropy_models import TableSet
 from neuralcodec.exact import ExactHyperSynthesis
 from neuralcodec.exact_numpy import HyperSynthesis
+from neuralcodec.latent_codec import LatentCodec
+from neuralcodec.latent_codecs import latent_codecs
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 
@@ -35,6 +37,8 @@ class LoadedModel:
     z_offsets: np.ndarray  # float64 (N,): ẑ = z symbol + offset of its channel (docs/FORMAT.md)
     meta: dict
     architecture: str = DEFAULT_ARCHITECTURE  # the registry entry that codes with this model
+    codec_state: dict = field(default_factory=dict, repr=False)  # what else its latent codecs read
+    also_decodes: tuple[bytes, ...] = ()  # other decoders whose files it decodes (weights_file)
     _on_device: dict[str, HyperpriorTransforms] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -47,6 +51,16 @@ class LoadedModel:
         return EntropyParameters(
             self.config.M, self.z_tables, self.y_tables, self.scale_table, self.z_offsets, hyper
         )
+
+    @cached_property
+    def latent_codecs(self) -> dict[str, LatentCodec]:
+        """The latent codecs of the file architectures this model decodes (its own first)."""
+        return latent_codecs(self.architecture, self.entropy_parameters, self.codec_state)
+
+    @property
+    def latent_codec(self) -> LatentCodec:
+        """The latent codec of the files this model writes."""
+        return self.latent_codecs[self.architecture]
 
     def transforms_on(self, device: torch.device) -> HyperpriorTransforms:
         """The transforms on ``device``: the CPU original, or a cached copy per other device.

@@ -29,12 +29,15 @@ def z_offsets(state: dict, tables, channels: int, name: str = "weights file") ->
     return units / 2.0**bits, bits
 
 
-def load(state: dict, name: str, digest: bytes):
-    """A LoadedModel from a weights file's tensors (conv transforms, exact h_s, integer tables)."""
+def load(state: dict, name: str, digest: bytes, architecture: str = DEFAULT_ARCHITECTURE):
+    """A LoadedModel from a weights file's tensors (conv transforms, exact h_s, integer tables);
+    ``architecture``: the registry entry it codes with (one whose latent codec reads the
+    weights' other entries, kept as ``codec_state``)."""
     from neuralcodec.entropy_models import TableSet
     from neuralcodec.exact import ExactHyperSynthesis
     from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
     from neuralcodec.models.loaded import LoadedModel, load_transforms
+    from neuralcodec.weights_file import also_decodes
 
     config = HyperpriorConfig(**state["config"])
     transforms = HyperpriorTransforms(config)
@@ -54,8 +57,24 @@ def load(state: dict, name: str, digest: bytes):
         scale_table=state["scale_table"].numpy(),
         z_offsets=offsets,
         meta=state.get("meta", {}),
-        architecture=DEFAULT_ARCHITECTURE,
+        architecture=architecture,
+        codec_state={k: _numpy(v) for k, v in state.items() if k in CODEC_ENTRIES},
+        also_decodes=also_decodes(state, name),
     )
+
+
+CODEC_ENTRIES = ("context_exact",)  # weights entries a latent codec reads beyond the hyperprior's
+
+
+def _numpy(value):
+    """Tensors in a nested weights entry as numpy arrays (what the latent codecs take)."""
+    if hasattr(value, "numpy"):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numpy(v) for v in value]
+    return value
 
 
 def encode(
@@ -74,10 +93,4 @@ def encode(
     return codec.encode_latents_batch(model, y, z)
 
 
-def decode(model, streams: list, quality: float, height: int, width: int, device="auto", band_rows: int = 16):
-    from neuralcodec import codec
-
-    return codec.decode_batch(model, streams, quality, height, width, device, band_rows)
-
-
-ARCHITECTURE = Architecture(DEFAULT_ARCHITECTURE, load=load, encode=encode, decode=decode)
+ARCHITECTURE = Architecture(DEFAULT_ARCHITECTURE, load=load, encode=encode)

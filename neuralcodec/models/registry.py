@@ -41,6 +41,7 @@ def registered_architectures() -> list[str]:
 
 def _load_builtin() -> None:
     """Register the architectures that ship with neuralcodec (on first use: they load torch)."""
-    from neuralcodec.models import mean_scale
+    from neuralcodec.models import checkerboard, mean_scale
 
     register(mean_scale.ARCHITECTURE)
+    register(checkerboard.ARCHITECTURE)
