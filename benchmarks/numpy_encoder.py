@@ -28,8 +28,7 @@ import neuralcodec  # noqa: E402
 from benchmarks.datasets import list_images, load_rgb, resolve_dataset  # noqa: E402
 from neuralcodec import numpy_decoder, numpy_encoder  # noqa: E402
 from neuralcodec.bdrate import bd_rate  # noqa: E402
-from neuralcodec.container import SectionType, unpack  # noqa: E402
-from neuralcodec.entropy_decoder import decode_latents  # noqa: E402
+from neuralcodec.container import unpack  # noqa: E402
 
 NUMPY_COMMAND = (
     "import sys; sys.modules['torch'] = None\n"
@@ -45,9 +44,8 @@ def psnr(decoded: np.ndarray, original: np.ndarray) -> float:
 def latents(data: bytes, model: str) -> np.ndarray:
     container = unpack(data)
     h = container.header
-    params = numpy_decoder.model_for(h, model).entropy
-    z, y = container.section(SectionType.Z)[0], container.section(SectionType.Y)
-    return decode_latents(params, z, y, h.height, h.width, h.band_rows)
+    coder = numpy_decoder.model_for(h, model).latent_codecs[h.architecture]
+    return coder.decode(container.model_sections(), h.height, h.width, h.band_rows)
 
 
 def measure(path: Path, quality: float, model: str) -> dict[str, float]:

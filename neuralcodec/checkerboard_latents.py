@@ -20,6 +20,7 @@ import numpy as np
 from neuralcodec.container import MAX_BAND_ROWS, band_count
 from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_values
 from neuralcodec.entropy_models import decode_groups, encode_groups, scale_indexes, table_bits
+from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_context import CheckerboardContext, anchor_mask
 from neuralcodec.latent_codec import CodedLatents, check_section_count, code_z, latent_grid
 from neuralcodec.quantisation import dequantize, y_symbols, z_index
@@ -49,6 +50,16 @@ class CheckerboardLatents:
     context: CheckerboardContext
     architecture: str = CHECKERBOARD
     format_version: int = 3
+
+    @classmethod
+    def checked(cls, params: EntropyParameters, context: CheckerboardContext) -> CheckerboardLatents:
+        """The codec, or InvalidModelError when the context's channels are not the latents'."""
+        if context.context.weight.shape[1] != params.latent_channels:
+            raise InvalidModelError(
+                f"context model reads {context.context.weight.shape[1]} latent channels, the model has "
+                f"{params.latent_channels}"
+            )
+        return cls(params, context)
 
     def section_count(self, height: int, width: int, band_rows: int) -> int:
         return 1 + 2 * band_count(height, band_rows)

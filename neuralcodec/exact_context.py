@@ -45,7 +45,7 @@ def anchor_mask(row0: int, rows: int, cols: int) -> np.ndarray:
 
 def fixed_point(values: np.ndarray, shift: int) -> np.ndarray:
     """⌊v·2^shift + ½⌋ in float64, clamped to ±ACTIVATION_MAX (exact for float32 or dyadic v)."""
-    x = np.floor(np.asarray(values, dtype=np.float64) * 2.0**shift + 0.5)
+    x = np.floor(np.ldexp(np.asarray(values, dtype=np.float64), shift) + 0.5)
     return np.clip(x, -ACTIVATION_MAX, ACTIVATION_MAX, out=x)
 
 
@@ -70,8 +70,7 @@ class IntegerLayer:
         """The next layer's integer input from this layer's sums (see the module docstring)."""
         shape = [1] * acc.ndim
         shape[channel_axis] = -1
-        factor = (2.0 ** (self.output_shift - self.weight_shift - input_shift)).reshape(shape)
-        v = acc * factor
+        v = np.ldexp(acc, (self.output_shift - self.weight_shift - input_shift).reshape(shape))
         if self.activation == "leaky":
             v = np.where(v < 0, v * slope, v)
         x = np.floor(v + 0.5, out=v)
@@ -81,7 +80,7 @@ class IntegerLayer:
         """The sums as real numbers (exact powers of two): the last layer's output."""
         shape = [1] * acc.ndim
         shape[channel_axis] = -1
-        return acc * (2.0 ** (-self.weight_shift - input_shift)).reshape(shape)
+        return np.ldexp(acc, (-self.weight_shift - input_shift).reshape(shape))
 
     @classmethod
     def from_state(cls, state: dict) -> IntegerLayer:
@@ -94,12 +93,17 @@ class IntegerLayer:
         bias = np.asarray(state["bias"]).astype(np.float64)
         if shifts.shape != (weight.shape[0],) or bias.shape != (weight.shape[0],):
             raise InvalidModelError("context layer: shifts and bias must have one entry per output channel")
-        if np.abs(shifts).max(initial=0) > 60 or np.abs(bias).max(initial=0) >= 2.0**52:
+        output_shift = int(state["output_shift"])
+        if (
+            np.abs(shifts).max(initial=0) > 60
+            or np.abs(bias).max(initial=0) >= 2.0**52
+            or not 0 <= output_shift <= 30
+        ):
             raise InvalidModelError("context layer: shift or bias out of range")
         activation = str(state["activation"])
         if activation not in ACTIVATIONS:
             raise InvalidModelError(f"context layer: unknown activation {activation!r}")
-        return cls(weight.astype(np.float64), bias, shifts, int(state["output_shift"]), activation)
+        return cls(weight.astype(np.float64), bias, shifts, output_shift, activation)
 
     def state(self) -> dict:
         return {
@@ -195,6 +199,14 @@ class CheckerboardContext:
                 raise InvalidModelError("context model: channel counts do not chain")
         if layers[-1].weight.shape[0] != m2 or not 0 <= anchor_shift <= 30 or not 0 <= param_shift <= 30:
             raise InvalidModelError("context model: bad output channels or shifts")
+        if context.activation != "none" or context.output_shift != param_shift:
+            raise InvalidModelError(
+                "context model: the context layer must output at param_shift, unactivated"
+            )
+        if layers[-1].activation != "none" or layers[-1].output_shift != 0:
+            raise InvalidModelError("context model: the last layer must be linear (activation none, shift 0)")
+        if not 0.0 <= slope < 1.0:  # also refuses NaN
+            raise InvalidModelError("context model: leaky slope outside [0, 1)")
         return cls(context, layers, anchor_shift, param_shift, slope)
 
     def state(self) -> dict:

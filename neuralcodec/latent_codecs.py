@@ -20,7 +20,7 @@ Builder = Callable[[EntropyParameters, dict], LatentCodec]
 
 _BUILDERS: dict[str, Builder] = {
     HYPERPRIOR: lambda params, state: HyperpriorLatents(params),
-    CHECKERBOARD: lambda params, state: CheckerboardLatents(
+    CHECKERBOARD: lambda params, state: CheckerboardLatents.checked(
         params, CheckerboardContext.from_state(state["context_exact"])
     ),
 }

@@ -96,3 +96,32 @@ def test_corrupt_or_missing_sections_are_refused(checkerboard):
         codec.decode(sections[:-1] + [sections[-1][:-4]], 128, 128, 1)
     with pytest.raises(CorruptStreamError):
         codec.decode([sections[0], sections[2], sections[1], *sections[3:]], 128, 128, 1)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s["context_exact"].__setitem__("slope", float("nan")),
+        lambda s: s["context_exact"]["context"].__setitem__(
+            "output_shift", s["context_exact"]["param_shift"] + 1
+        ),
+        lambda s: s["context_exact"]["layers"][-1].__setitem__("activation", "leaky"),
+        lambda s: s["context_exact"]["layers"][0].__setitem__("output_shift", 5000),
+        lambda s: s["context_exact"]["context"].__setitem__(
+            "weight", s["context_exact"]["context"]["weight"][:, :-1].contiguous()
+        ),
+        lambda s: s.pop("context_exact"),
+    ],
+    ids=["nan-slope", "context-shift", "last-activation", "huge-shift", "channels", "missing"],
+)
+def test_malformed_context_weights_are_refused_when_loading(tmp_path, tiny_model, damage):
+    import torch
+
+    from neuralcodec.errors import InvalidModelError
+
+    path = write_checkerboard(tiny_model, tmp_path / "cb.pt", seed=1)
+    state = torch.load(path, weights_only=False)
+    damage(state)
+    torch.save(state, path)
+    with pytest.raises(InvalidModelError):
+        load(path)

@@ -161,3 +161,26 @@ def test_whole_trees_code_without_torch_in_the_workers_too(tiny_model, make_imag
     assert decoded == ["0.png", "1.png", "2.png"]
     refused = ncodec("compress", "-r", "in", "-o", "nc2", "-e", "1")
     assert refused.returncode == 1 and "needs torch" in refused.stderr
+
+
+def test_checkerboard_files_code_both_ways_without_torch(tiny_model, make_image, tmp_path, monkeypatch):
+    """A checkerboard model's format-3 files: encoded without torch, decoded by torch to the same
+    latents, and a torch encoder's file decoded without torch within one level."""
+    from checkerboard_weights import write_checkerboard
+
+    monkeypatch.setenv("NEURALCODEC_TRANSFORMS", "float32")
+    model = write_checkerboard(tiny_model, tmp_path / "cb.pt", seed=2)
+    image = make_image(80, 112, seed=5)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    (tmp_path / "torch.nc").write_bytes(neuralcodec.compress(image, 60, model, "cpu", effort=0))
+    done = _ncodec(["compress", "in.png", "numpy.nc", "--model", str(model), "-q", "60"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = _ncodec(["decompress", "torch.nc", "out.png", "--model", str(model)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "numpy.nc").read_bytes()
+    assert neuralcodec.read_header(written).header.architecture == "mean-scale-checkerboard"
+    assert abs(len(written) - (tmp_path / "torch.nc").stat().st_size) <= 16
+    expected = np.asarray(
+        neuralcodec.decompress((tmp_path / "torch.nc").read_bytes(), "cpu", model), dtype=int
+    )
+    assert np.abs(np.asarray(Image.open(tmp_path / "out.png"), dtype=int) - expected).max() <= 1

@@ -46,7 +46,7 @@ def load(state: dict, name: str, digest: bytes, architecture: str = DEFAULT_ARCH
     hyper = ExactHyperSynthesis.from_state_dict(state["h_s_exact"], offset_bits)
     load_transforms(transforms, state["transforms"], hyper)
     transforms.eval().requires_grad_(False)
-    return LoadedModel(
+    model = LoadedModel(
         name=name,
         digest=digest,
         config=config,
@@ -61,6 +61,8 @@ def load(state: dict, name: str, digest: bytes, architecture: str = DEFAULT_ARCH
         codec_state={k: _numpy(v) for k, v in state.items() if k in CODEC_ENTRIES},
         also_decodes=also_decodes(state, name),
     )
+    _ = model.latent_codecs  # built now, so that malformed weights fail to load (InvalidModelError)
+    return model
 
 
 CODEC_ENTRIES = ("context_exact",)  # weights entries a latent codec reads beyond the hyperprior's

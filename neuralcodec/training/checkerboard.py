@@ -7,7 +7,8 @@ context read from the anchors' decoded values ŷ (a 5×5 convolution, M → 2M c
 1×1 entropy-parameters network. That network's output is added to the hyperprior's parameters
 and its last layer starts at zero, so an untrained context model is the hyperprior exactly.
 
-Nothing in the runtime package imports this module; the codec format has no context model.
+Nothing in the runtime package imports this module. neuralcodec.training.context_export turns a
+trained context into the integer form the codec runs (architecture ``mean-scale-checkerboard``).
 """
 
 from __future__ import annotations
