@@ -327,7 +327,17 @@ def export(args: argparse.Namespace) -> None:
             calibration.append((params.float(), torch.round(y - means) + means))
     exact = quantize_context(probe.context.float(), calibration)
     base_state = torch.load(WEIGHTS[args.metric], map_location="cpu", weights_only=False)
-    meta = {"context_step": trainer.step, "context_checkpoint": ckpt.name}
+    meta = {
+        "context_run": run_dir.name,
+        "context_step": trainer.step,
+        "context_cpu_hours": round(trainer.train_seconds / 3600, 2),
+        "context_recipe": (
+            f"Adam lr {args.lr:g} (warm-up {args.warmup}), batch {args.batch_size} × {args.crop}² crops of "
+            f"the training photos, rate of the non-anchors only, "
+            f"{'bf16' if args.context_bf16 else 'float32'} context; 8-bit export calibrated on "
+            f"{args.calibration_images} training photos"
+        ),
+    }
     out = args.out or run_dir / f"{args.metric}-checkerboard.pt"
     base_digest = decoder_digest(base_state, WEIGHTS[args.metric])
     torch.save(checkerboard_weights(base_state, exact, meta, base_digest), out)

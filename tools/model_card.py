@@ -150,12 +150,59 @@ def held_out_section(name: str, results: Path) -> list[str]:
         "| reference | BD-rate on PSNR | BD-rate on MS-SSIM dB |",
         "|---|---|---|",
         f"| our Pillow JPEG 4:2:0 | {pct(bd_psnr_rate(jpeg, ours))} | {pct(bd_msssim_rate(jpeg, ours))} |",
+        *reference_rows(results, name, ours),
     ]
+
+
+def reference_rows(results: Path, name: str, ours) -> list[str]:
+    """BD-rate rows against AVIF and against the hyperprior a context model extends, where the
+    benchmark has their curves in ``results`` (``avif.json``, ``neuralcodec-NAME-hyperprior.json``)."""
+    rows = []
+    for file, label in (
+        ("avif.json", "AVIF"),
+        (f"neuralcodec-{name}-hyperprior.json", "the hyperprior it extends"),
+    ):
+        if (results / file).exists():
+            ref = curve_from_json(json.loads((results / file).read_text()))
+            rows.append(f"| {label} | {pct(bd_psnr_rate(ref, ours))} | {pct(bd_msssim_rate(ref, ours))} |")
+    return rows
 
 
 EXAMPLE = REPO / "neuralcodec" / "examples" / "example.png"
 EXAMPLE_QUALITIES = (25, 75)
 EXAMPLE_HEADING = "## Bundled example (quality regression)"
+
+
+def architecture_line(context_layers: list[dict]) -> str:
+    """The card's architecture, from the weights: with a context model, its layer sizes."""
+    if not context_layers:
+        return "mean-scale hyperprior (Minnen et al. 2018, no context model)"
+    first, *rest = (tuple(layer["weight"].shape) for layer in context_layers)
+    widths = " → ".join(str(shape[1]) for shape in rest) + f" → {rest[-1][0]}"
+    return (
+        "mean-scale hyperprior with a checkerboard context model (He et al. 2021; architecture "
+        f"`mean-scale-checkerboard`, format 3): anchors coded with the h_s parameters, non-anchors "
+        f"with a {first[2]}×{first[3]} context convolution over the decoded anchors ({first[1]} → "
+        f"{first[0]} channels) and 1×1 layers {widths} (leaky ReLU) added to the h_s parameters, all in "
+        "exact integer arithmetic (8-bit weights)"
+    )
+
+
+def context_section(state: dict) -> list[str]:
+    """How the context was trained, from the weights' meta."""
+    meta = state.get("meta", {})
+    also = ", ".join(f"`{d}`" for d in state.get("also_decodes", [])) or "—"
+    return [
+        "",
+        "## Context model",
+        "",
+        f"Trained on the frozen transforms, gains, h_s and z prior of the hyperprior it extends "
+        f"(`tools/context_probe.py`, run `{meta.get('context_run', '?')}`): {meta.get('context_step', '?')} "
+        f"steps, {meta.get('context_cpu_hours', '?')} CPU core-hours; {meta.get('context_recipe', '')}. "
+        "Learning curve: [checkerboard-probe.png](../../docs/experiments/checkerboard-probe.png). "
+        f"Files of the hyperprior it extends (decoder {also}) decode with this model to the same "
+        "pixels; the BD-rate tables compare against it (row *the hyperprior it extends*).",
+    ]
 
 
 def example_rows(weights: Path, precision: str = "float32") -> list[tuple[int, float, float, float]]:
@@ -250,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
     history = meta.get("history", [])
     params = sum(v.numel() for v in state["transforms"].values())
     params += sum(layer["weight"].numel() + layer["bias"].numel() for layer in state["h_s_exact"])
+    context = state.get("context_exact")
+    context_layers = [context["context"], *context["layers"]] if context else []
+    params += sum(layer["weight"].numel() + layer["bias"].numel() for layer in context_layers)
     ours = curve_from_json(json.loads((args.results / f"neuralcodec-{args.name}.json").read_text()))
     jpeg = curve_from_json(json.loads((args.results / "jpeg.json").read_text()))
     metric = config["metric"]
@@ -257,13 +307,14 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"# Model card: `{args.name}`",
         "",
-        f"- **Architecture**: mean-scale hyperprior (Minnen et al. 2018, no context model), N={config['N']}, "
+        f"- **Architecture**: {architecture_line(context_layers)}, N={config['N']}, "
         f"M={config['M']}, GDN/IGDN transforms, ReLU hyper-transforms; {params / 1e6:.2f} M parameters. "
         f"Variable rate through {config['levels']} learned gain/inverse-gain vectors (log-linear "
         f"interpolation between them), λ from {config['lambda_min']} to {config['lambda_max']} "
         f"({'λ·255²·MSE' if metric == 'mse' else 'λ·(1 − MS-SSIM)'} + bpp).",
         f"- **Objective**: {metric}. **File**: `{path.name}`, {path.stat().st_size / 1e6:.1f} MB "
-        "(conv weights fp16; h_s as exact integers; integer probability tables).",
+        f"(conv weights fp16; h_s{' and the context' if context else ''} as exact integers; integer "
+        "probability tables).",
         "- **Training data**: `../shared/datasets/train` (1559 photos: BSDS500, ImageNet sample, Urban100, "
         "Sun-Hays80); never Kodak or the held-out set.",
         f"- **Training**: {meta.get('steps', '?')} steps in total, "
@@ -327,12 +378,14 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|",
         f"| our Pillow JPEG 4:2:0, q5–95 | {pct(bd_psnr_rate(jpeg, ours))} | "
         f"{pct(bd_msssim_rate(jpeg, ours))} |",
+        *reference_rows(args.results, args.name, ours),
     ]
     for anchor in load_anchors(args.anchors):
         lines.append(
             f"| published {anchor.label} | {pct(bd_psnr_rate(anchor, ours))} | "
             f"{pct(bd_msssim_rate(anchor, ours))} |"
         )
+    lines += context_section(state) if context else []
     lines += held_out_section(args.name, args.held_out)
     lines += example_section(path)
     out = WEIGHTS / f"{args.name}.md"
