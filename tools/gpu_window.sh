@@ -22,6 +22,9 @@
 # $OUT: MODEL/params-00.pt + MODEL/portable.json (fp16 kernels: the next window's STATE/MODEL),
 # weights/MODEL-gpu.pt (the exported file that was evaluated), results.tar.gz (logs, tables,
 # benchmark JSON) and summary.txt. DEVICE=cpu runs the same on the CPU (its test, tiny settings).
+# ARCHITECTURE=mean-scale-checkerboard trains the checkerboard context jointly with the transforms;
+# CONTEXT=PATH (MODEL in it replaced by each model's name) is the context a model starts from when
+# it does not resume STATE/MODEL (tools/README.md, "Joint checkerboard training on the GPU").
 set -uo pipefail
 minutes=${1:?minutes}
 models=${MODELS:-mse msssim}
@@ -37,14 +40,21 @@ crop=${CROP:-256}; batch=${BATCH:-16}; seed=${SEED:-$(date +%s)}
 train_flags=${TRAIN_FLAGS:---crops device --fused-adam}
 model_flags=${MODEL_FLAGS:-}          # e.g. the test's tiny model: --N 16 --M 24 --levels 3
 shipped_init=${SHIPPED_INIT:-1}       # 0: a fresh model where no state is found (the test)
-tests=${TESTS-tests/test_codec.py tests/test_cli.py tests/training/test_data.py tests/training/test_train.py}
-tests_k=${TESTS_K:-cuda or device or two_models or train_resume}  # the tests whose paths reach CUDA
+architecture=${ARCHITECTURE:-mean-scale-hyperprior}
+context=${CONTEXT:-}                  # e.g. runs/context-MODEL.pt (with ARCHITECTURE=mean-scale-checkerboard)
+tests=${TESTS-tests/test_codec.py tests/test_cli.py tests/training/test_data.py tests/training/test_train.py tests/training/test_checkerboard_training.py}
+tests_k=${TESTS_K:-cuda or device or two_models or train_resume or joint_training}  # the tests whose paths reach CUDA
 speed_args=${SPEED_ARGS:---limit 4 --repeats 3}
 rd_codecs=${RD_CODECS:-jpeg,neuralcodec}
 rd_limit=${RD_LIMIT:-0}
 throughput=${THROUGHPUT-bf16:256:16:host bf16:256:16:device bf16:256:16:device:fused bf16:256:32:device:fused bf16:256:16:device:fused:pair bf16:256:16:device:fused:compile}
 source "$(dirname "$0")/gpu_env.sh"
 check_models $models
+for model in $models; do  # a context named for a model that starts afresh must be here, before anything starts
+    if [ -n "$context" ] && [ ! -f "$state/$model/portable.json" ] && [ ! -f "${context//MODEL/$model}" ]; then
+        echo "CONTEXT: no ${context//MODEL/$model} for $model" >&2; exit 2
+    fi
+done
 out=${OUT:-runs/gpu-out}
 work=${WORK:-runs/gpu-window}
 runs=${RUNS:-runs}
@@ -55,7 +65,7 @@ mkdir -p "$out" "$work"
 prepare_machine > "$work/machine.txt" 2>&1  # not in a pipe: it exports PYTHONPATH (the carried wheels)
 cat "$work/machine.txt"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tools/*.py import neuralcodec from this checkout
-echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags" >> "$work/machine.txt"
+echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags, $architecture${context:+ from $context}" >> "$work/machine.txt"
 
 # Kodak as the benchmarks read it: PNG (it may travel as lossless WebP, 24 % smaller, same pixels).
 images="$work/kodak"
@@ -94,8 +104,11 @@ model_args() {  # MODEL: the per-model options of tools/train.py
     # train.py resumes runs/gpu-MODEL/last.ckpt first; --init is named anyway, so that with --also
     # the second model never inherits the first one's
     if [ -f "$state/$model/portable.json" ]; then init="--init $state/$model"
-    elif [ "$shipped_init" = 1 ]; then init="--init neuralcodec/weights/$model.pt"; fi
-    echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model"
+    else
+        [ "$shipped_init" = 1 ] && init="--init neuralcodec/weights/$model.pt"
+        [ -n "$context" ] && init="$init --init-context ${context//MODEL/$model}"
+    fi
+    echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model --architecture $architecture"
 }
 train_models() {  # ONE FLAGS MODEL...: train MODELs at once until the deadline; prints those that failed
     local one=$1 flags=$2 minutes common model failed="" pids=() i=0
@@ -156,7 +169,7 @@ done
 {
     cat "$work/machine.txt"
     [ -f "$work/throughput.md" ] && cat "$work/throughput.md"
-    for f in "$work"/train-*.out; do [ -f "$f" ] && { echo "== $f"; tr '\r' '\n' < "$f" | grep -E "step [0-9]+:|stopped|resumed|initialised|Error" | tail -n 12; }; done
+    for f in "$work"/train-*.out; do [ -f "$f" ] && { echo "== $f"; tr '\r' '\n' < "$f" | grep -E "step [0-9]+:|stopped|resumed|initialised|context from|Error" | tail -n 12; }; done
     for f in "$work"/rd-*/summary.md "$work"/top-*.md; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
 } > "$out/summary.txt" 2>&1
 tar czf "$out/results.tar.gz" --exclude=./kodak -C "$work" .

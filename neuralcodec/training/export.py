@@ -4,7 +4,8 @@ The file holds: the conv transforms and gains (fp16, gains fp32), h_s in exact i
 form (see neuralcodec.exact), the per-channel offsets of the grid ẑ lives on, integer
 probability tables for z on that grid (from the training's factorized prior) and for y
 (quantised Gaussians over a fixed scale table), and the factorized prior's own parameters
-so training can resume from the exported file.
+so training can resume from the exported file. A checkerboard model (TrainableCheckerboard) adds its
+context in integer form (neuralcodec.training.context_export), calibrated on the same images.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
 from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import load_transforms
+from neuralcodec.training.checkerboard import CheckerboardContext, anchor_mask
+from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 from neuralcodec.training.data import InMemoryCrops
-from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior, context_widths
 from neuralcodec.training.portable import is_portable, load_portable
 from neuralcodec.zoo import WEIGHTS_FORMAT, Z_OFFSET_BITS, decoder_digest, decoder_file_name
 
@@ -70,16 +74,40 @@ def calibration_images(data_dir: Path, count: int = 16, crop: int = 256) -> torc
     return InMemoryCrops(data_dir, crop, seed=123, progress=False).batch(count)
 
 
+def calibration_levels(config: HyperpriorConfig) -> np.ndarray:
+    """The gain levels whose latents size the fixed-point formats: 4 from the lowest to the top."""
+    return np.linspace(0, config.levels - 1, 4)
+
+
 @torch.no_grad()
 def calibration_z(model: TrainableHyperprior, images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """Quantised hyper-latents ẑ of ``images`` at every gain level, on the grid of ``offsets``."""
     t = model.transforms
     shift = (offsets.float() / 2**Z_OFFSET_BITS).view(1, -1, 1, 1)
     zs = []
-    for level in np.linspace(0, t.config.levels - 1, 4):
+    for level in calibration_levels(t.config):
         gain, _ = t.gains(torch.full((images.shape[0],), float(level)))
         zs.append(torch.round(t.h_a(t.g_a(images) * gain) - shift) + shift)
     return torch.cat(zs)
+
+
+@torch.no_grad()
+def calibration_context(
+    model: TrainableHyperprior, images: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(h_s parameters, anchors' ŷ) of ``images`` at the calibration levels, as the evaluating
+    model computes them (rounded ẑ and ŷ): what sizes the integer context's formats."""
+    was_training = model.training
+    model.eval()
+    try:
+        pairs = []
+        for level in calibration_levels(model.transforms.config):
+            y, _, params, _ = model.hyperprior(images, torch.full((images.shape[0],), float(level)))
+            means = model.transforms.split_params(params)[1]
+            pairs.append((params.float(), torch.round(y - means) + means))
+        return pairs
+    finally:
+        model.train(was_training)
 
 
 def training_meta(history: list[dict]) -> dict:
@@ -96,8 +124,14 @@ def training_meta(history: list[dict]) -> dict:
 
 def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
     """Fill ``model`` from exported inference weights (any readable format); returns their
-    training history. h_s comes back from its integer form."""
+    training history. h_s comes back from its integer form. Raises ValueError for a checkerboard
+    model's file: its context exists only in integer form, which training cannot start from."""
     exported = torch.load(path, map_location="cpu", weights_only=True)
+    if exported.get("architecture", DEFAULT_ARCHITECTURE) == CHECKERBOARD:
+        raise ValueError(
+            f"{path} is a {CHECKERBOARD} weights file, whose context is in integer form only: "
+            "start from its training checkpoint or portable folder"
+        )
     hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"], int(exported.get("z_offset_bits", 0)))
     load_transforms(model.transforms, exported["transforms"], hyper)
     model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)
@@ -113,16 +147,34 @@ def load_checkpoint(path: Path) -> tuple[TrainableHyperprior, dict]:
         return model.eval(), training_meta(load_exported(model, path))
     if is_portable(path):
         state, manifest = load_portable(path)
-        model = TrainableHyperprior(HyperpriorConfig(**manifest["run"]["config"]), bf16=False)
-        model.load_state_dict(state)
+        model = model_for_state(HyperpriorConfig(**manifest["run"]["config"]), state)
         return model.eval(), training_meta(manifest["history"])
     run = json.loads((path.parent / "config.json").read_text())
-    model = TrainableHyperprior(HyperpriorConfig(**run["config"]), bf16=False)
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     # A run with --ema-decay exports the moving average of its parameters.
-    model.load_state_dict({**ckpt["model"], **ckpt.get("ema", {})})
+    model = model_for_state(HyperpriorConfig(**run["config"]), {**ckpt["model"], **ckpt.get("ema", {})})
     history = ckpt.get("history") or [legacy_segment(path.parent, run, ckpt["step"])]
     return model.eval(), training_meta(history)
+
+
+def checkerboard_model(
+    config: HyperpriorConfig, bf16: bool = True, hidden: tuple[int, int] | None = None
+) -> TrainableCheckerboard:
+    """A checkerboard training model with a fresh context (zero output: the hyperprior exactly) of
+    ``hidden`` widths (default: CheckerboardContext's)."""
+    return TrainableCheckerboard(config, CheckerboardContext(config.M, hidden), anchor_mask, bf16)
+
+
+def model_for_state(config: HyperpriorConfig, state: dict[str, torch.Tensor]) -> TrainableHyperprior:
+    """A float32 model holding ``state``: a checkerboard one (its context's widths read from the
+    state) when the state has a context, else the hyperprior."""
+    widths = context_widths(state)
+    if widths is None:
+        model = TrainableHyperprior(config, bf16=False)
+    else:
+        model = checkerboard_model(config, bf16=False, hidden=widths)
+    model.load_state_dict(state)
+    return model
 
 
 def legacy_segment(run_dir: Path, run: dict, step: int) -> dict:
@@ -154,7 +206,9 @@ def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tenso
 
 
 def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, meta: dict) -> dict:
-    """What a weights file of ``model`` holds (see the module docstring); ``images`` calibrate h_s."""
+    """What a weights file of ``model`` holds (see the module docstring); ``images`` calibrate h_s
+    and, for a checkerboard model, the context, whose file is of architecture
+    ``mean-scale-checkerboard`` and names a decoder of its own."""
     offsets = z_offsets(model)
     exact = quantize_hyper_synthesis(
         model.transforms.h_s, calibration_z(model, images, offsets), input_shift=Z_OFFSET_BITS
@@ -162,7 +216,7 @@ def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, m
     transforms = {k: v for k, v in shipped_transforms(model).items() if not k.startswith("h_s.")}
     eb_state = dict(model.entropy_bottleneck.state_dict())
     table = scale_table()
-    return {
+    state = {
         "format": WEIGHTS_FORMAT,
         "architecture": DEFAULT_ARCHITECTURE,
         "name": name,
@@ -177,6 +231,10 @@ def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, m
         "entropy_bottleneck": eb_state,
         "meta": meta,
     }
+    if isinstance(model, TrainableCheckerboard):
+        exact_context = quantize_context(model.context, calibration_context(model, images))
+        state = checkerboard_weights(state, exact_context, {})
+    return state
 
 
 def _is_encoder_key(key: str) -> bool:
@@ -190,8 +248,10 @@ def export_encoder(model: TrainableHyperprior, parent: Path, name: str, out: Pat
     The new file carries the parent's decoder digest, so streams written with either weights
     decode with both. Raises ValueError unless ``model``'s decoder side (g_s, inverse gains,
     z density) is the parent's, as it is after ``train.py --train-only encoder --init`` the
-    parent (or the parameters it was exported from).
+    parent (or the parameters it was exported from), or when ``model`` is a checkerboard model.
     """
+    if isinstance(model, TrainableCheckerboard):
+        raise ValueError("a checkerboard model's decoder includes its context: export it whole")
     state = torch.load(parent, map_location="cpu", weights_only=True)
     ours = shipped_transforms(model)
     differs = [
@@ -278,7 +338,10 @@ def main(argv: list[str] | None = None) -> None:
         "(what decoders of earlier files look for: NEURALCODEC_WEIGHTS) before they are replaced",
     )
     args = p.parse_args(argv)
-    model, meta = load_checkpoint(args.checkpoint)
+    try:
+        model, meta = load_checkpoint(args.checkpoint)
+    except ValueError as exc:
+        raise SystemExit(f"export: {exc}") from None
     out = args.out or Path(__file__).resolve().parents[1] / "weights" / f"{args.name}.pt"
     previous = (out.read_bytes(), weights_decoder_digest(out)) if out.is_file() else None
     if args.decoder_from:

@@ -1,6 +1,9 @@
-"""The shared transforms plus the differentiable entropy models, for training."""
+"""The shared transforms plus the differentiable entropy models, for training: the mean-scale
+hyperprior and, on top of it, the checkerboard context model trained jointly with it."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -43,10 +46,14 @@ class TrainableHyperprior(nn.Module):
             params = t.h_s(z_hat).float()
         return y, z_likelihoods, params, inverse_gain
 
+    def latent_parameters(self, y: Tensor, params: Tensor) -> Tensor:
+        """The (scales ‖ means) each latent of ``y`` is coded with, from h_s's ``params``: those."""
+        return params
+
     def forward(self, x: Tensor, level: Tensor) -> dict[str, Tensor]:
         t = self.transforms
         y, z_likelihoods, params, inverse_gain = self.hyperprior(x, level)
-        scales, means = t.split_params(params)
+        scales, means = t.split_params(self.latent_parameters(y, params))
         _, y_likelihoods = self.gaussian_conditional(y, scales, means)
         # Mixed quantisation: noise for the rate term, rounding (straight-through) for the
         # decoder, which then trains on the latents it will really see.
@@ -57,3 +64,46 @@ class TrainableHyperprior(nn.Module):
 
     def aux_loss(self) -> Tensor:
         return self.entropy_bottleneck.loss()
+
+
+def context_widths(state: dict[str, Tensor], prefix: str = "context.") -> tuple[int, int] | None:
+    """The hidden widths of the checkerboard context whose parameters ``state`` holds under
+    ``prefix`` (a model's state dict, or with ``prefix=""`` a context's own); None if it holds none."""
+    first, second = (state.get(f"{prefix}entropy_parameters.{i}.weight") for i in (0, 2))
+    if first is None or second is None:
+        return None
+    return int(first.shape[0]), int(second.shape[0])
+
+
+class TrainableCheckerboard(TrainableHyperprior):
+    """The hyperprior plus a checkerboard context for the non-anchor latents, trained jointly
+    with the transforms; its runtime form is architecture ``mean-scale-checkerboard``.
+
+    ``context`` is a neuralcodec.training.checkerboard.CheckerboardContext and ``anchor_mask``
+    that module's function of the same name (passed in: that module imports this one;
+    neuralcodec.training.export.checkerboard_model builds the pair). Anchors keep h_s's
+    parameters; non-anchors get the context's, read from the anchors' ŷ = round(y − mean) + mean
+    around h_s's means (straight-through), which is what a decoder holds once the anchors are
+    decoded. ``forward`` returns what :meth:`TrainableHyperprior.forward` does, with the
+    checkerboard's rate; the context runs in float32. Guarantee: while the context returns the
+    parameters it is given (a CheckerboardContext's zero last layer, as built), the output
+    equals the hyperprior's exactly.
+    """
+
+    def __init__(
+        self,
+        config: HyperpriorConfig,
+        context: nn.Module,
+        anchor_mask: Callable[[int, int, torch.device], Tensor],
+        bf16: bool = True,
+    ) -> None:
+        super().__init__(config, bf16)
+        self.context = context
+        self.anchor_mask = anchor_mask
+
+    def latent_parameters(self, y: Tensor, params: Tensor) -> Tensor:
+        """h_s's ``params`` at anchors, the context's at non-anchors."""
+        _, means = self.transforms.split_params(params)
+        anchor_hat = _round_ste(y - means) + means
+        contextual = self.context(params, anchor_hat)
+        return torch.where(self.anchor_mask(y.shape[2], y.shape[3], y.device), params, contextual)

@@ -1,4 +1,5 @@
-"""Train a variable-rate hyperprior on a CPU (bf16 + channels_last) or GPUs (torchrun).
+"""Train a variable-rate hyperprior on a CPU (bf16 + channels_last) or GPUs (torchrun), or with
+``--architecture mean-scale-checkerboard`` the hyperprior and a checkerboard context jointly.
 
 Resumes from ``runs/NAME/last.ckpt`` when present (same machine, later session), else
 from exported weights (``--init``, e.g. the shipped model), so training carries on across
@@ -24,16 +25,18 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.codec import cpu_has_fast_bf16
 from neuralcodec.codec import resolve_device as codec_resolve_device
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.training.data import DeviceCrops, InMemoryCrops, to_unit_float
 from neuralcodec.training.ema import ParameterEMA
 from neuralcodec.training.evaluate import evaluate, evaluate_files, jpeg_curve, load_eval_images
-from neuralcodec.training.export import load_exported
+from neuralcodec.training.export import checkerboard_model, load_exported
 from neuralcodec.training.levels import extend_state, extended_config, init_config
-from neuralcodec.training.model import TrainableHyperprior
+from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior, context_widths
 from neuralcodec.training.portable import is_portable, load_portable, save_portable
 from neuralcodec.training.step import Optimisers, training_step
 
@@ -65,6 +68,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init",
         type=Path,
         help="exported weights (.pt) or a portable folder to start from when there is no checkpoint",
+    )
+    p.add_argument(
+        "--architecture",
+        choices=[DEFAULT_ARCHITECTURE, CHECKERBOARD],
+        default=DEFAULT_ARCHITECTURE,
+        help=f"{CHECKERBOARD}: the hyperprior plus a checkerboard context for the non-anchor latents, "
+        "trained jointly (rate of the checkerboard's coding); an --init of hyperprior weights starts "
+        "it with a zero context, which is that hyperprior exactly",
+    )
+    p.add_argument(
+        "--init-context",
+        type=Path,
+        help=f"with --architecture {CHECKERBOARD}: the context to start from when there is no "
+        "checkpoint (replacing any context --init holds): a tools/context_probe.py checkpoint or a "
+        "saved state_dict of its context",
     )
     p.add_argument(
         "--portable-out",
@@ -230,6 +248,7 @@ def segment_record(args: argparse.Namespace, steps: int, seconds: float, world_s
         **({"compile": args.compile} if args.compile != "off" else {}),
         **({"fused_adam": True} if args.fused_adam else {}),
         **({"train_only": args.train_only} if args.train_only != "all" else {}),
+        **({"architecture": args.architecture} if args.architecture != DEFAULT_ARCHITECTURE else {}),
     }
 
 
@@ -248,13 +267,43 @@ def use_bf16(args: argparse.Namespace, device: torch.device) -> bool:
     return args.precision == "bf16" or device.type == "cuda" or cpu_has_fast_bf16()
 
 
-def build_model(args: argparse.Namespace, device: torch.device) -> TrainableHyperprior:
+def build_model(
+    args: argparse.Namespace, device: torch.device, hidden: tuple[int, int] | None = None
+) -> TrainableHyperprior:
+    """The model ``args`` describe; ``hidden``: a checkerboard context's widths (default: the probe's)."""
     lmin, lmax = lambda_range(args)
     config = HyperpriorConfig(
         N=args.N, M=args.M, levels=args.levels, lambda_min=lmin, lambda_max=lmax, metric=args.metric
     )
-    model = TrainableHyperprior(config, bf16=use_bf16(args, device))
+    if args.architecture == CHECKERBOARD:
+        model = checkerboard_model(config, bf16=use_bf16(args, device), hidden=hidden)
+    else:
+        model = TrainableHyperprior(config, bf16=use_bf16(args, device))
     return model.to(device).to(memory_format=torch.channels_last)
+
+
+def check_architecture(args: argparse.Namespace) -> None:
+    """Refuse, with one line, options the chosen architecture cannot train with."""
+    if args.architecture == CHECKERBOARD and args.train_only != "all":
+        raise SystemExit(
+            f"--train-only {args.train_only} keeps a hyperprior's decoder: "
+            f"not with --architecture {CHECKERBOARD}"
+        )
+    if args.init_context and args.architecture != CHECKERBOARD:
+        raise SystemExit(f"--init-context needs --architecture {CHECKERBOARD}")
+
+
+def load_context(path: Path, M: int) -> dict[str, torch.Tensor]:
+    """The context state dict in a tools/context_probe.py checkpoint (its "context") or saved alone;
+    one line, and exit, when it is neither or reads other than ``M`` latent channels."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("context", state) if isinstance(state, dict) else None
+    if not isinstance(state, dict) or context_widths(state, prefix="") is None:
+        raise SystemExit(f"--init-context: {path} holds no checkerboard context")
+    channels = int(state["context.weight"].shape[1])
+    if channels != M:
+        raise SystemExit(f"--init-context: {path} reads {channels} latent channels, the model has {M}")
+    return state
 
 
 def make_optimizer(params: list, lr: float, fused: bool) -> torch.optim.Adam:
@@ -320,19 +369,59 @@ def grow_args(args: argparse.Namespace) -> int:
     return extra
 
 
+def context_hidden(
+    args: argparse.Namespace, ckpt_path: Path, ckpt: dict | None, context: dict | None
+) -> tuple[int, int] | None:
+    """A checkerboard context's widths: the checkpoint's ``ckpt`` (resumed), else the
+    ``--init-context`` state's, else a portable ``--init``'s; None: the default. One line, and
+    exit, when the checkpoint is of the other architecture."""
+    if ckpt is not None:
+        widths = context_widths(ckpt["model"])
+        if (widths is not None) != (args.architecture == CHECKERBOARD):
+            held = CHECKERBOARD if widths is not None else DEFAULT_ARCHITECTURE
+            raise SystemExit(f"{ckpt_path} is a {held} run's: resume it with --architecture {held}")
+        return widths
+    if args.architecture != CHECKERBOARD:
+        return None
+    if context is not None:
+        return context_widths(context, prefix="")
+    if args.init and is_portable(args.init):
+        return context_widths(load_portable(args.init)[0])
+    return None
+
+
+def load_parameters(model: TrainableHyperprior, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state`` into ``model``; a checkerboard model keeps its zero context when ``state`` is
+    a hyperprior's. One line, and exit, when ``state`` holds a context the model has no place for."""
+    if isinstance(model, TrainableCheckerboard) and context_widths(state) is None:
+        model.load_state_dict({**model.state_dict(), **state})
+        return
+    if not isinstance(model, TrainableCheckerboard) and context_widths(state) is not None:
+        raise SystemExit(f"--init holds a checkerboard context: train it with --architecture {CHECKERBOARD}")
+    model.load_state_dict(state)
+
+
 def load_init(model: TrainableHyperprior, path: Path, extra_levels: int = 0) -> list[dict]:
     """Fill ``model`` from exported weights or a portable folder; returns their training history.
-    With ``extra_levels`` the init has that many levels fewer: its gains are extrapolated."""
+    With ``extra_levels`` the init has that many levels fewer: its gains are extrapolated. A
+    checkerboard model keeps its (zero) context where the init holds none."""
     if extra_levels:
-        base = TrainableHyperprior(init_config(path), bf16=False)
+        config = init_config(path)
+        if isinstance(model, TrainableCheckerboard):
+            base = checkerboard_model(config, bf16=False, hidden=context_widths(model.state_dict()))
+        else:
+            base = TrainableHyperprior(config, bf16=False)
         history = load_init(base, path)
         model.load_state_dict(extend_state(base.state_dict(), extra_levels))
         return history
     if is_portable(path):
         state, manifest = load_portable(path)
-        model.load_state_dict(state)
+        load_parameters(model, state)
         return manifest["history"]
-    return load_exported(model, path)
+    try:
+        return load_exported(model, path)
+    except ValueError as exc:
+        raise SystemExit(f"--init: {exc}") from None
 
 
 class Trainer:
@@ -345,19 +434,25 @@ class Trainer:
         self.args, self.device, self.rank, self.world_size = args, device, rank, world_size
         self.run_dir = args.runs_dir / args.name
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        check_architecture(args)
         extra = grow_args(args) if args.grow_to_levels else 0
-        model = self.model = build_model(args, device)
+        self.ckpt_path = self.run_dir / "last.ckpt"
+        ckpt = (
+            torch.load(self.ckpt_path, map_location=device, weights_only=False)
+            if self.ckpt_path.exists()
+            else None
+        )
+        context = load_context(args.init_context, args.M) if args.init_context and ckpt is None else None
+        model = self.model = build_model(args, device, context_hidden(args, self.ckpt_path, ckpt, context))
         main_params, aux_params = split_parameters(model, args.train_only)
         self.optimizer = make_optimizer(main_params, args.lr, args.fused_adam)
         self.aux_optimizer = make_optimizer(aux_params, 1e-3, args.fused_adam) if aux_params else None
         self.opts = Optimisers(self.optimizer, self.aux_optimizer)
         self.step = 0
         self.history: list[dict] = []
-        self.ckpt_path = self.run_dir / "last.ckpt"
         ema_state = None
         say = print if rank == 0 else (lambda *a: None)
-        if self.ckpt_path.exists():
-            ckpt = torch.load(self.ckpt_path, map_location=device, weights_only=False)
+        if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             load_optimizer_state(self.optimizer, ckpt["optimizer"])
             if self.aux_optimizer is not None:
@@ -371,6 +466,9 @@ class Trainer:
             kind = "portable parameters" if is_portable(args.init) else "exported weights"
             grown = f", {extra} levels added above its top" if extra else ""
             say(f"initialised from {kind} {args.init} ({sum(s['steps'] for s in self.history)} steps{grown})")
+        if context is not None:
+            model.context.load_state_dict(context)
+            say(f"context from {args.init_context}")
         names = main_parameter_names(model, args.train_only)
         self.ema = ParameterEMA(model, args.ema_decay, names) if args.ema_decay else None
         if self.ema is not None and ema_state is not None:
