@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.training.checkerboard import CheckerboardContext
+from neuralcodec.training.context import CheckerboardContext
 from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 
 

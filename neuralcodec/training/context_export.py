@@ -1,4 +1,4 @@
-"""A trained checkerboard context (neuralcodec.training.checkerboard) in the integer form the
+"""A trained checkerboard context (neuralcodec.training.context) in the integer form the
 codec runs (neuralcodec.exact_context), and the weights file of a checkerboard model.
 
 Fixed-point formats come from calibration: the largest magnitude each activation reaches on
@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.exact_context import WEIGHT_BITS, CheckerboardContext, IntegerLayer
 from neuralcodec.exact_numpy import ACTIVATION_MAX
-from neuralcodec.training.checkerboard import CheckerboardContext as FloatContext
-from neuralcodec.training.checkerboard import anchor_mask
+from neuralcodec.training.context import CheckerboardContext as FloatContext
+from neuralcodec.training.context import anchor_mask
 from neuralcodec.weights_file import ALSO_DECODES
 
 HEADROOM = 16.0

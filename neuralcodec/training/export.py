@@ -26,7 +26,6 @@ from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import load_transforms
-from neuralcodec.training.checkerboard import CheckerboardContext, anchor_mask
 from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior, context_widths
@@ -162,7 +161,7 @@ def checkerboard_model(
 ) -> TrainableCheckerboard:
     """A checkerboard training model with a fresh context (zero output: the hyperprior exactly) of
     ``hidden`` widths (default: CheckerboardContext's)."""
-    return TrainableCheckerboard(config, CheckerboardContext(config.M, hidden), anchor_mask, bf16)
+    return TrainableCheckerboard(config, hidden, bf16)
 
 
 def model_for_state(config: HyperpriorConfig, state: dict[str, torch.Tensor]) -> TrainableHyperprior:

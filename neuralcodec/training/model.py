@@ -3,12 +3,11 @@ hyperprior and, on top of it, the checkerboard context model trained jointly wit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
+from neuralcodec.training.context import CheckerboardContext, anchor_mask
 from neuralcodec.training.entropy_models import FactorizedPrior, GaussianConditional
 
 
@@ -79,9 +78,8 @@ class TrainableCheckerboard(TrainableHyperprior):
     """The hyperprior plus a checkerboard context for the non-anchor latents, trained jointly
     with the transforms; its runtime form is architecture ``mean-scale-checkerboard``.
 
-    ``context`` is a neuralcodec.training.checkerboard.CheckerboardContext and ``anchor_mask``
-    that module's function of the same name (passed in: that module imports this one;
-    neuralcodec.training.export.checkerboard_model builds the pair). Anchors keep h_s's
+    ``hidden``: the context's entropy-parameters widths (default: CheckerboardContext's). Anchors
+    keep h_s's
     parameters; non-anchors get the context's, read from the anchors' ŷ = round(y − mean) + mean
     around h_s's means (straight-through), which is what a decoder holds once the anchors are
     decoded. ``forward`` returns what :meth:`TrainableHyperprior.forward` does, with the
@@ -91,19 +89,14 @@ class TrainableCheckerboard(TrainableHyperprior):
     """
 
     def __init__(
-        self,
-        config: HyperpriorConfig,
-        context: nn.Module,
-        anchor_mask: Callable[[int, int, torch.device], Tensor],
-        bf16: bool = True,
+        self, config: HyperpriorConfig, hidden: tuple[int, int] | None = None, bf16: bool = True
     ) -> None:
         super().__init__(config, bf16)
-        self.context = context
-        self.anchor_mask = anchor_mask
+        self.context = CheckerboardContext(config.M, hidden)
 
     def latent_parameters(self, y: Tensor, params: Tensor) -> Tensor:
         """h_s's ``params`` at anchors, the context's at non-anchors."""
         _, means = self.transforms.split_params(params)
         anchor_hat = _round_ste(y - means) + means
         contextual = self.context(params, anchor_hat)
-        return torch.where(self.anchor_mask(y.shape[2], y.shape[3], y.device), params, contextual)
+        return torch.where(anchor_mask(y.shape[2], y.shape[3], y.device), params, contextual)

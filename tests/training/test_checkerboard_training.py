@@ -15,7 +15,7 @@ import neuralcodec
 from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.numpy_decoder import NumpyModel
-from neuralcodec.training.checkerboard import CheckerboardContext, anchor_mask
+from neuralcodec.training.context import CheckerboardContext, anchor_mask
 from neuralcodec.training.export import checkerboard_model, export, load_exported
 from neuralcodec.training.export import main as export_main
 from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior

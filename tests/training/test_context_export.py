@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralcodec.exact_context import anchor_mask
-from neuralcodec.training.checkerboard import CheckerboardContext
+from neuralcodec.training.context import CheckerboardContext
 from neuralcodec.training.context_export import quantize_context
 
 M = 12
