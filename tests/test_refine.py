@@ -12,6 +12,8 @@ from neuralcodec.entropy_models import table_bits
 from neuralcodec.models import mean_scale
 from neuralcodec.msssim import ms_ssim
 from neuralcodec.rate import ZTableRate, gaussian_rate
+from neuralcodec.refinement import geometry
+from neuralcodec.refinement.rate_model import rate_model_of
 from neuralcodec.zoo import load_model
 
 # Results depend on the transforms' precision: every test runs in float32 and in bf16.
@@ -149,7 +151,7 @@ def test_greedy_rounding_weighs_curvature_by_coverage_of_the_image(make_image, m
         return min(t[1] for t in trace) / trace[0][1] - 1.0
 
     weighed = best_change()
-    monkeypatch.setattr(refine, "latent_coverage", lambda size_y, rows, cols: np.ones(size_y))
+    monkeypatch.setattr(geometry, "latent_coverage", lambda size_y, rows, cols: np.ones(size_y))
     assert weighed < best_change() < 0
 
 
@@ -366,6 +368,26 @@ def test_z_table_rate_is_exact_at_integers_and_linear_between(tiny_model):
     lo, hi = rate.clamp(z), rate.clamp(z + 1)
     mid = rate.clamp(z + 0.25)
     assert float(rate(mid)) == pytest.approx(0.75 * float(rate(lo)) + 0.25 * float(rate(hi)), rel=1e-5)
+
+
+def test_the_rate_model_scores_latents_as_the_coder_codes_them(tiny_models, image):
+    """The rate model's exact scoring of a window holding the whole image: ŷ is what the decoder
+    rebuilds from the coded streams and the bits are the streams' table bits; its soft rate of
+    that ŷ is differentiable in ẑ."""
+    model = load_model(tiny_models)
+    y, z = codec.analyse(model, image[None], QUALITY, "cpu")
+    streams = codec.encode_latents(model, y, z)
+    (window,) = refine._windows(z.shape[2], z.shape[3], *image.shape[:2], refine.GREEDY_TILES)
+    z_symbols = z - codec.z_offsets(model).float()
+    with torch.inference_mode(False):
+        rate = rate_model_of(model, torch.device("cpu")).window(z_symbols, window)
+        exact = rate.exact(z_symbols[window.image_z_core], y[window.image_win_y])
+        assert exact.bits == pytest.approx(streams.table_bits, rel=1e-12)
+        assert torch.equal(exact.y_hat, codec.decode_latents(model, streams.z, streams.y, *image.shape[:2]))
+        z_core = exact.z_core.float().requires_grad_(True)
+        y_hat, bits = rate.soft(z_core, lambda means: exact.y_hat)
+        bits.backward()
+    assert y_hat is exact.y_hat and z_core.grad is not None and bool(z_core.grad.abs().sum() > 0)
 
 
 def test_gaussian_rate_matches_the_models_estimate():
