@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralcodec.bdrate import bd_rate
+from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.codec import cpu_has_fast_bf16, padded_size
 from neuralcodec.metrics import msssim_db
 from neuralcodec.models.hyperprior import HyperpriorConfig
@@ -327,19 +328,23 @@ def export(args: argparse.Namespace) -> None:
             calibration.append((params.float(), torch.round(y - means) + means))
     exact = quantize_context(probe.context.float(), calibration)
     base_state = torch.load(WEIGHTS[args.metric], map_location="cpu", weights_only=False)
+    config_file = run_dir / "config.json"  # the training run's settings (this command's otherwise)
+    trained = json.loads(config_file.read_text()) if config_file.exists() else vars(args)
     meta = {
         "context_run": run_dir.name,
         "context_step": trainer.step,
         "context_cpu_hours": round(trainer.train_seconds / 3600, 2),
         "context_recipe": (
-            f"Adam lr {args.lr:g} (warm-up {args.warmup}), batch {args.batch_size} × {args.crop}² crops of "
-            f"the training photos, rate of the non-anchors only, "
-            f"{'bf16' if args.context_bf16 else 'float32'} context; 8-bit export calibrated on "
+            f"Adam lr {trained['lr']:g} (warm-up {trained['warmup']}), batch {trained['batch_size']} × "
+            f"{trained['crop']}² crops of the training photos, rate of the non-anchors only, "
+            f"{'bf16' if trained['context_bf16'] else 'float32'} context; 8-bit export calibrated on "
             f"{args.calibration_images} training photos"
         ),
     }
     out = args.out or run_dir / f"{args.metric}-checkerboard.pt"
-    base_digest = decoder_digest(base_state, WEIGHTS[args.metric])
+    # A shipped checkerboard model's context is replaced; the hyperprior it extends stays the base.
+    extends = base_state.get("architecture") == CHECKERBOARD
+    base_digest = None if extends else decoder_digest(base_state, WEIGHTS[args.metric])
     torch.save(checkerboard_weights(base_state, exact, meta, base_digest), out)
     say({"event": "export", "step": trainer.step, "out": str(out), "bytes": out.stat().st_size})
 

@@ -22,7 +22,9 @@
 # $OUT: MODEL/params-00.pt + MODEL/portable.json (fp16 kernels: the next window's STATE/MODEL),
 # weights/MODEL-gpu.pt (the exported file that was evaluated), results.tar.gz (logs, tables,
 # benchmark JSON) and summary.txt. DEVICE=cpu runs the same on the CPU (its test, tiny settings).
-# ARCHITECTURE=mean-scale-checkerboard trains the checkerboard context jointly with the transforms;
+# ARCHITECTURE=mean-scale-checkerboard trains the checkerboard context jointly with the transforms
+# (default: each model's shipped architecture where it starts from the shipped weights, else the
+# hyperprior);
 # CONTEXT=PATH (MODEL in it replaced by each model's name) is the context a model starts from when
 # it does not resume STATE/MODEL (tools/README.md, "Joint checkerboard training on the GPU").
 set -uo pipefail
@@ -40,7 +42,7 @@ crop=${CROP:-256}; batch=${BATCH:-16}; seed=${SEED:-$(date +%s)}
 train_flags=${TRAIN_FLAGS:---crops device --fused-adam}
 model_flags=${MODEL_FLAGS:-}          # e.g. the test's tiny model: --N 16 --M 24 --levels 3
 shipped_init=${SHIPPED_INIT:-1}       # 0: a fresh model where no state is found (the test)
-architecture=${ARCHITECTURE:-mean-scale-hyperprior}
+architecture=${ARCHITECTURE:-}
 context=${CONTEXT:-}                  # e.g. runs/context-MODEL.pt (with ARCHITECTURE=mean-scale-checkerboard)
 tests=${TESTS-tests/test_codec.py tests/test_cli.py tests/training/test_data.py tests/training/test_train.py tests/training/test_checkerboard_training.py}
 tests_k=${TESTS_K:-cuda or device or two_models or train_resume or joint_training}  # the tests whose paths reach CUDA
@@ -65,7 +67,7 @@ mkdir -p "$out" "$work"
 prepare_machine > "$work/machine.txt" 2>&1  # not in a pipe: it exports PYTHONPATH (the carried wheels)
 cat "$work/machine.txt"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # tools/*.py import neuralcodec from this checkout
-echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags, $architecture${context:+ from $context}" >> "$work/machine.txt"
+echo "seed $seed, minutes $minutes, models $models, device $device, flags $train_flags $model_flags, ${architecture:-shipped architectures}${context:+ from $context}" >> "$work/machine.txt"
 
 # Kodak as the benchmarks read it: PNG (it may travel as lossless WebP, 24 % smaller, same pixels).
 images="$work/kodak"
@@ -108,7 +110,14 @@ model_args() {  # MODEL: the per-model options of tools/train.py
         [ "$shipped_init" = 1 ] && init="--init neuralcodec/weights/$model.pt"
         [ -n "$context" ] && init="$init --init-context ${context//MODEL/$model}"
     fi
-    echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model --architecture $architecture"
+    echo "--name gpu-$model --metric $([ "$model" = msssim ] && echo ms-ssim || echo mse) $init --portable-out $out/$model --architecture $(architecture_of "$model")"
+}
+architecture_of() {  # MODEL: ARCHITECTURE, else the shipped weights' own when training starts from them
+    if [ -n "$architecture" ]; then echo "$architecture"
+    elif [ "$shipped_init" = 1 ]; then
+        "$PYTHON" -c "import sys, torch; print(torch.load(sys.argv[1], weights_only=True).get('architecture', 'mean-scale-hyperprior'))" "neuralcodec/weights/$1.pt"
+    else echo mean-scale-hyperprior
+    fi
 }
 train_models() {  # ONE FLAGS MODEL...: train MODELs at once until the deadline; prints those that failed
     local one=$1 flags=$2 minutes common model failed="" pids=() i=0

@@ -87,6 +87,26 @@ def quantize_context(context: FloatContext, calibration: list[tuple[Tensor, Tens
     return CheckerboardContext(first, layers, anchor_shift, param_shift, float(slope))
 
 
+def dequantize_context(state: dict) -> dict[str, Tensor]:
+    """A float context's state dict from a weights file's ``context_exact`` entry: w_int·2^-shift
+    and b_int·2^-(shift + input bits) per output channel, exactly the numbers the codec computes
+    with, so training can continue from a shipped checkerboard model."""
+    context, layers = state["context"], list(state["layers"])
+
+    def layer(d: dict, input_shift: int) -> tuple[Tensor, Tensor]:
+        shift = torch.as_tensor(d["weight_shift"]).double()
+        weight = torch.as_tensor(d["weight"]).double() * (2.0**-shift).view(-1, 1, 1, 1)
+        bias = torch.as_tensor(d["bias"]).double() * 2.0 ** -(shift + input_shift)
+        return weight.float(), bias.float()
+
+    out = dict(zip(("context.weight", "context.bias"), layer(context, int(state["anchor_shift"]))))
+    shift = int(state["param_shift"])
+    for i, d in enumerate(layers):
+        out[f"entropy_parameters.{2 * i}.weight"], out[f"entropy_parameters.{2 * i}.bias"] = layer(d, shift)
+        shift = int(d["output_shift"])
+    return out
+
+
 def to_tensors(value):
     """numpy arrays in a nested state -> torch tensors (what torch.save and the weights reader keep)."""
     if isinstance(value, np.ndarray):

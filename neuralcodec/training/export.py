@@ -22,11 +22,12 @@ import torch
 
 from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
+from neuralcodec.errors import one_line
 from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import load_transforms
-from neuralcodec.training.context_export import checkerboard_weights, quantize_context
+from neuralcodec.training.context_export import checkerboard_weights, dequantize_context, quantize_context
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior, context_widths
 from neuralcodec.training.portable import is_portable, load_portable
@@ -123,14 +124,16 @@ def training_meta(history: list[dict]) -> dict:
 
 def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
     """Fill ``model`` from exported inference weights (any readable format); returns their
-    training history. h_s comes back from its integer form. Raises ValueError for a checkerboard
-    model's file: its context exists only in integer form, which training cannot start from."""
+    training history. h_s comes back from its integer form, and so does the context of a
+    checkerboard model's file (neuralcodec.training.context_export.dequantize_context) when
+    ``model`` has one; a hyperprior model takes such a file's hyperprior part. Raises ValueError
+    for a context of other widths than the model's."""
     exported = torch.load(path, map_location="cpu", weights_only=True)
-    if exported.get("architecture", DEFAULT_ARCHITECTURE) == CHECKERBOARD:
-        raise ValueError(
-            f"{path} is a {CHECKERBOARD} weights file, whose context is in integer form only: "
-            "start from its training checkpoint or portable folder"
-        )
+    if isinstance(model, TrainableCheckerboard) and exported.get("architecture") == CHECKERBOARD:
+        try:
+            model.context.load_state_dict(dequantize_context(exported["context_exact"]))
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: its context does not fit the model's ({one_line(exc)})") from None
     hyper = ExactHyperSynthesis.from_state_dict(exported["h_s_exact"], int(exported.get("z_offset_bits", 0)))
     load_transforms(model.transforms, exported["transforms"], hyper)
     model.entropy_bottleneck.load_state_dict(exported["entropy_bottleneck"], strict=False)

@@ -177,10 +177,6 @@ def test_options_a_checkerboard_cannot_honour_are_refused(tmp_path, folders, tin
         train_main([*base, *CB, "--train-only", "encoder"])
     with pytest.raises(SystemExit, match="holds no checkerboard context"):
         train_main([*base, *CB, "--init-context", str(tiny_model)])
-    board = tmp_path / "board.pt"
-    export(pair(tiny_model)[1].eval(), "tiny", board, calibration_pixels(), {})
-    with pytest.raises(SystemExit, match="integer form"):
-        train_main([*base, *CB, "--init", str(board)])
     train_main(base)  # a hyperprior's checkpoint ...
     with pytest.raises(SystemExit, match="resume it with --architecture mean-scale-hyperprior"):
         train_main([*base, *CB])  # ... is not resumed as a checkerboard
@@ -190,3 +186,29 @@ def test_options_a_checkerboard_cannot_honour_are_refused(tmp_path, folders, tin
             [str(tmp_path / "runs" / "cb2" / "last.ckpt"), "--name", "u", "--out", str(tmp_path / "x.pt")]
             + ["--decoder-from", str(tiny_model)]
         )
+
+
+def test_training_starts_from_a_checkerboard_weights_file(tmp_path, folders, tiny_model):
+    """--init of a shipped checkerboard model: its transforms, and its context as the integers
+    the codec computes with (w_int·2^-shift); a hyperprior run takes its hyperprior part."""
+    from neuralcodec.training.context_export import dequantize_context
+
+    board = tmp_path / "board.pt"
+    trained = pair(tiny_model)[1].eval()
+    with torch.no_grad():
+        trained.context.entropy_parameters[-1].weight.normal_(0, 0.05)
+    export(trained, "tiny", board, calibration_pixels(), {})
+    exact = torch.load(board, weights_only=True)["context_exact"]
+    model = checkerboard_model(HyperpriorConfig(**torch.load(board, weights_only=True)["config"]), bf16=False)
+    load_exported(model, board)
+    expected = dequantize_context(exact)
+    for name, value in model.context.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    last = exact["layers"][-1]
+    scaled = model.context.entropy_parameters[-1].weight.double() * 2.0 ** torch.as_tensor(
+        last["weight_shift"]
+    ).view(-1, 1, 1, 1)
+    assert torch.equal(scaled, torch.as_tensor(last["weight"]).double())  # the stored integers, exactly
+    assert model.context.entropy_parameters[-1].weight.abs().max() > 0
+    train_main([*args_for(tmp_path, folders, 1, name="from-board"), *CB, "--init", str(board)])
+    train_main([*args_for(tmp_path, folders, 1, name="hyper-from-board"), "--init", str(board)])
