@@ -816,7 +816,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=f"0..{MAX_EFFORT}",
         help="encoder effort: 0 single pass, 1..4 greedy rounding, 5..9 latent refinement; higher is "
         "slower and smaller at equal quality (default up to about a megapixel: "
-        f"{DEFAULT_EFFORTS['mse']} for mse models, {DEFAULT_EFFORTS['ms-ssim']} for msssim ones; 0 above)",
+        f"{DEFAULT_EFFORTS['mse']} for hyperprior mse models, {DEFAULT_EFFORTS['ms-ssim']} for msssim "
+        "ones; 0 above, and 0 for checkerboard models such as the shipped mse)",
     )
     c.add_argument(
         "--max-pixels",

@@ -30,13 +30,16 @@ from neuralcodec.encoded_file import (
 )
 from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
 from neuralcodec.latent_codecs import codec_for_file
+from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
 from neuralcodec.weights_file import decoder_for, load_reporting
 from neuralcodec.zoo import DEFAULT_MODEL, load_model
 
 
-def default_effort(width: int, height: int, metric: str = "mse") -> int:
+def default_effort(
+    width: int, height: int, metric: str = "mse", architecture: str = DEFAULT_ARCHITECTURE
+) -> int:
     """The effort of an image when none is asked for.
 
     ``DEFAULT_EFFORTS[metric]`` (neuralcodec.effort_levels: 2 for ``mse`` models, 1 for
@@ -45,11 +48,14 @@ def default_effort(width: int, height: int, metric: str = "mse") -> int:
     were chosen as the best BD-rate whose encode stays within about 3 s per Kodak image
     (768 x 512) on two threads of a 2-core CPU; larger images, which would refine tile by tile
     (``refine.TileGeometry``) for many seconds per megapixel, get the single-pass encoder unless
-    an effort is asked for. Depends only on the size and the metric, so the same image and
-    model always get the same effort. Measured payoff on Kodak: 5.2 % (``mse``) and 2.8 %
-    (``ms-ssim``) smaller files than effort 0 at equal quality (benchmarks/results/kodak/effort.md).
+    an effort is asked for. 0 as well for an ``architecture`` whose refinement does not score
+    its own rate (``Architecture.refines_own_rate``: the checkerboard models, the shipped ``mse``
+    among them). Depends only on the size, the metric and the architecture, so the same image
+    and model always get the same effort. Measured payoff of refinement on Kodak for the
+    hyperprior models: 5.2 % (``mse``) and 2.8 % (``ms-ssim``) smaller files than effort 0 at equal
+    quality (benchmarks/results/kodak/effort.md).
     """
-    if not refine.refines_in_one_window(height, width):
+    if not refine.refines_in_one_window(height, width) or not get_architecture(architecture).refines_own_rate:
         return 0
     return DEFAULT_EFFORTS.get(metric, 0)
 
@@ -79,7 +85,7 @@ def compress_with_stats(
     loaded = loaded_model(model)
     prepared = image if isinstance(image, PreparedImage) else prepare(image, keep_metadata)
     h, w = prepared.rgb.shape[:2]
-    effort = default_effort(w, h, loaded.config.metric) if effort is None else effort
+    effort = default_effort(w, h, loaded.config.metric, loaded.architecture) if effort is None else effort
     architecture = get_architecture(loaded.architecture)
     gray = prepared.mode in (ColorMode.L, ColorMode.LA)
     streams = architecture.encode(

@@ -248,7 +248,9 @@ def compress_to_target(
                 f"an MS-SSIM target needs an image of at least {MS_SSIM_MIN_SIDE} pixels per side"
             )
     width, height = prepared.rgb.shape[1], prepared.rgb.shape[0]
-    effective_effort = default_effort(width, height, model.config.metric) if effort is None else effort
+    effective_effort = (
+        default_effort(width, height, model.config.metric, model.architecture) if effort is None else effort
+    )
 
     def pass_runner(pass_effort: int, cache: dict[float, _Pass]) -> Callable[[float], _Pass]:
         def run(q: float) -> _Pass:

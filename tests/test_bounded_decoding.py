@@ -102,13 +102,13 @@ def test_a_section_that_runs_out_of_data_is_corrupt(make_image):
     """A real stream whose Y section lost its first words (read last): the coder runs dry."""
     from neuralcodec.container import SectionType, unpack
 
-    model = load_model("mse")  # trained scales: the tiny random model codes y in a word or two
-    good = unpack(neuralcodec.compress(make_image(128, 128, seed=2), 90, "mse"))
+    model = load_model("msssim")  # trained scales: the tiny random model codes y in a word or two
+    good = unpack(neuralcodec.compress(make_image(128, 128, seed=2), 90, "msssim"))
     z, y = good.section(SectionType.Z)[0], good.section(SectionType.Y)[0]
     assert len(y) > 64
-    short = crafted(model.digest, 128, 128, [(1, z), (2, y[8:])], name=b"mse")
+    short = crafted(model.digest, 128, 128, [(1, z), (2, y[8:])], name=b"msssim")
     with pytest.raises(InvalidInputError, match="entropy-coded section"):
-        neuralcodec.decompress(short, model="mse")
+        neuralcodec.decompress(short, model="msssim")
 
 
 def test_the_pixel_limit_can_be_raised_or_lifted(tiny_model, make_image):

@@ -148,3 +148,23 @@ def test_a_header_naming_another_architecture_is_refused(valid, model, architect
     container.header.architecture = architecture
     with pytest.raises(InvalidInputError, match="stream|sections"):
         neuralcodec.decompress(pack(container), "cpu", model, backend=backend)
+
+
+def test_refinement_never_codes_worse_than_the_single_pass_and_is_no_default(model, make_image):
+    """Refinement scores the hyperprior's rate, not the context's: the encoder keeps whichever
+    coding has the lower objective with real bits, and the default effort is 0."""
+    from neuralcodec import codec, coding
+    from neuralcodec.models import checkerboard
+    from neuralcodec.zoo import load_model
+
+    loaded = load_model(model)
+    rgb = make_image(64, 96, seed=8)
+    y, z = codec.analyse(loaded, rgb[None], 60, "cpu")
+    single = loaded.latent_codec.encode(y.numpy(), z.numpy(), keep_y_hat=True)
+    chosen = checkerboard.encode(loaded, rgb[None], 60, "cpu", effort=2)[0]
+    costs = [checkerboard._objective(loaded, rgb[None], c, 60, "cpu", False) for c in (single, chosen)]
+    assert costs[1] <= costs[0]
+    assert coding.default_effort(96, 64, "mse", "mean-scale-checkerboard") == 0
+    assert coding.default_effort(96, 64, "mse") == 2
+    default = neuralcodec.compress(rgb, 60, model, "cpu")
+    assert default == neuralcodec.compress(rgb, 60, model, "cpu", effort=0)

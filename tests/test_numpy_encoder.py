@@ -13,7 +13,6 @@ from PIL import Image
 import neuralcodec
 from neuralcodec import numpy_decoder, numpy_encoder
 from neuralcodec.container import SectionType, unpack
-from neuralcodec.entropy_decoder import decode_latents
 from neuralcodec.entropy_models import decode_groups
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.numpy_analysis import Analysis
@@ -32,11 +31,11 @@ def symbols(data: bytes, model) -> tuple[np.ndarray, np.ndarray]:
     """(z symbols, ŷ) a file decodes to."""
     container = unpack(data)
     h = container.header
-    params = numpy_decoder.model_for(h, model).entropy
+    loaded = numpy_decoder.model_for(h, model)
+    params, sections = loaded.entropy, container.model_sections()
     rows, cols = -(-h.height // 64), -(-h.width // 64)
-    z = container.section(SectionType.Z)[0]
-    z_sym = decode_groups(z, z_index(params.hyper_channels, rows, cols), params.z_tables)
-    y_hat = decode_latents(params, z, container.section(SectionType.Y), h.height, h.width, h.band_rows)
+    z_sym = decode_groups(sections[0], z_index(params.hyper_channels, rows, cols), params.z_tables)
+    y_hat = loaded.latent_codecs[h.architecture].decode(sections, h.height, h.width, h.band_rows)
     return z_sym, y_hat
 
 

@@ -37,3 +37,6 @@ class Architecture:
     name: str
     load: Callable[..., Any]
     encode: Callable[..., list]
+    # Whether refinement (effort > 0) scores latents with this architecture's own rate; where it
+    # does not, efforts above 0 are no default (neuralcodec.coding.default_effort).
+    refines_own_rate: bool = True
