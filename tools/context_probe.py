@@ -71,9 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context-bf16", action="store_true", help="the context network under bf16 too")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument(
-        "--checkpoint", type=Path, help="final mode: this checkpoint instead of the run's last.ckpt"
-    )
+    p.add_argument("--checkpoint", type=Path, help="final, export: this checkpoint, not the run's last.ckpt")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -248,13 +246,20 @@ def train(args: argparse.Namespace) -> None:
     say({"event": "stopped", "step": trainer.step, "checkpoint": str(ckpt)})
 
 
-def final(args: argparse.Namespace) -> None:
-    """All Kodak images and the held-out photos at ``--levels``: hyperprior vs the checkpoint."""
+def resumed(args: argparse.Namespace) -> tuple[ProbeTrainer, Path, Path]:
+    """The trainer at ``--checkpoint`` (else the run's last.ckpt), its run folder and checkpoint;
+    exits with one line when there is none."""
     torch.set_num_threads(args.threads)
     trainer, run_dir = build(args)
     ckpt = args.checkpoint or run_dir / "last.ckpt"
     if not trainer.resume(ckpt):
         raise SystemExit(f"no checkpoint at {ckpt}")
+    return trainer, run_dir, ckpt
+
+
+def final(args: argparse.Namespace) -> None:
+    """All Kodak images and the held-out photos at ``--levels``: hyperprior vs the checkpoint."""
+    trainer, run_dir, ckpt = resumed(args)
     levels = parse_levels(args.levels)
     result: dict = {"metric": args.metric, "step": trainer.step, "levels": levels, "command": sys.argv}
     for name, folder, count in (
@@ -312,11 +317,7 @@ def plot(args: argparse.Namespace) -> None:
 @torch.no_grad()
 def export(args: argparse.Namespace) -> None:
     """The checkpoint's context, quantised (calibrated on training photos), as a weights file."""
-    torch.set_num_threads(args.threads)
-    trainer, run_dir = build(args)
-    ckpt = args.checkpoint or run_dir / "last.ckpt"
-    if not trainer.resume(ckpt):
-        raise SystemExit(f"no checkpoint at {ckpt}")
+    trainer, run_dir, ckpt = resumed(args)
     probe, split = trainer.probe, trainer.probe.base.transforms.split_params
     calibration = []
     for image in load_eval_images(args.data, args.calibration_images):
