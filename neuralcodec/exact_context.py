@@ -54,7 +54,7 @@ class IntegerLayer:
     """One conv layer with integer weights (C_out, C_in, k, k), per-channel weight shifts and an
     integer bias at the scale of its sums (bias_int = round(b·2^(shift[c] + input_shift)))."""
 
-    weight: np.ndarray  # int-valued float64
+    weight: np.ndarray  # int8, widened to float64 where it is used (a quarter of the memory held)
     bias: np.ndarray  # int-valued float64
     weight_shift: np.ndarray  # int64 (C_out,)
     output_shift: int  # fractional bits of the output (unused by the last layer)
@@ -62,7 +62,7 @@ class IntegerLayer:
 
     def accumulate_points(self, x: np.ndarray) -> np.ndarray:
         """A 1×1 layer's exact sums for integer-valued x (C_in, P) at P positions: (C_out, P)."""
-        out = self.weight[:, :, 0, 0] @ x
+        out = self.weight[:, :, 0, 0].astype(np.float64) @ x
         out += self.bias[:, None]
         return out
 
@@ -103,7 +103,7 @@ class IntegerLayer:
         activation = str(state["activation"])
         if activation not in ACTIVATIONS:
             raise InvalidModelError(f"context layer: unknown activation {activation!r}")
-        return cls(weight.astype(np.float64), bias, shifts, output_shift, activation)
+        return cls(np.ascontiguousarray(weight), bias, shifts, output_shift, activation)
 
     def state(self) -> dict:
         return {
@@ -174,7 +174,7 @@ class CheckerboardContext:
         gathered = np.empty((len(taps), anchors.shape[0], rows.size))
         for t, (dy, dx) in enumerate(taps):
             gathered[t] = padded[:, rows + above + dy, cols + dx]
-        kernel = np.stack([self.context.weight[:, :, dy, dx] for dy, dx in taps], axis=1)
+        kernel = np.stack([self.context.weight[:, :, dy, dx] for dy, dx in taps], axis=1).astype(np.float64)
         sums = kernel.reshape(kernel.shape[0], -1) @ gathered.reshape(-1, rows.size)
         sums += self.context.bias[:, None]
         return sums

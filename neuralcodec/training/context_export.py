@@ -39,7 +39,7 @@ def integer_layer(conv: nn.Conv2d, input_shift: int, output_shift: int, activati
     weight = torch.round(w * scale).clamp(-127, 127)
     bias = torch.round(b * 2.0 ** (shifts.double() + input_shift))
     return IntegerLayer(
-        weight.numpy().astype(np.float64),
+        weight.numpy().astype(np.int8),
         bias.numpy(),
         shifts.numpy().astype(np.int64),
         output_shift,
