@@ -23,6 +23,7 @@ hyperprior's parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -158,6 +159,16 @@ class CheckerboardContext:
         params += last.real(last.accumulate_points(x), shift, 0)
         return params[:m], params[m:]
 
+    @cached_property
+    def _anchor_taps(self) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """The kernel offsets (dy, dx) that fall on anchors around a non-anchor (dy + dx odd,
+        counted from the centre), whatever the non-anchor's row, and their kernel columns as one
+        int8 matrix (2M, taps·M): built once, widened per product."""
+        k = self.context.weight.shape[2]
+        taps = [(dy, dx) for dy in range(k) for dx in range(k) if (dy + dx - 2 * (k // 2)) % 2]
+        kernel = np.stack([self.context.weight[:, :, dy, dx] for dy, dx in taps], axis=1)
+        return taps, kernel.reshape(kernel.shape[0], -1)
+
     def _context_sums(self, anchors: np.ndarray, above: int, non_anchor: np.ndarray) -> np.ndarray:
         """The context convolution's exact sums at the band's non-anchors (2M, P).
 
@@ -170,12 +181,11 @@ class CheckerboardContext:
         rows, cols = np.nonzero(non_anchor)
         padded = np.zeros((anchors.shape[0], anchors.shape[1] + 2 * r, anchors.shape[2] + 2 * r))
         padded[:, r:-r, r:-r] = fixed_point(anchors, self.anchor_shift)
-        taps = [(dy, dx) for dy in range(k) for dx in range(k) if (dy + dx - 2 * r) % 2]
+        taps, kernel = self._anchor_taps
         gathered = np.empty((len(taps), anchors.shape[0], rows.size))
         for t, (dy, dx) in enumerate(taps):
             gathered[t] = padded[:, rows + above + dy, cols + dx]
-        kernel = np.stack([self.context.weight[:, :, dy, dx] for dy, dx in taps], axis=1).astype(np.float64)
-        sums = kernel.reshape(kernel.shape[0], -1) @ gathered.reshape(-1, rows.size)
+        sums = kernel.astype(np.float64) @ gathered.reshape(-1, rows.size)
         sums += self.context.bias[:, None]
         return sums
 
