@@ -29,6 +29,7 @@ from benchmarks.datasets import list_images, load_rgb, resolve_dataset  # noqa: 
 from neuralcodec import numpy_decoder, numpy_encoder  # noqa: E402
 from neuralcodec.bdrate import bd_rate  # noqa: E402
 from neuralcodec.container import unpack  # noqa: E402
+from neuralcodec.latent_codecs import file_latents  # noqa: E402
 
 NUMPY_COMMAND = (
     "import sys; sys.modules['torch'] = None\n"
@@ -43,9 +44,7 @@ def psnr(decoded: np.ndarray, original: np.ndarray) -> float:
 
 def latents(data: bytes, model: str) -> np.ndarray:
     container = unpack(data)
-    h = container.header
-    coder = numpy_decoder.model_for(h, model).latent_codecs[h.architecture]
-    return coder.decode(container.model_sections(), h.height, h.width, h.band_rows)
+    return file_latents(numpy_decoder.model_for(container.header, model), container)
 
 
 def measure(path: Path, quality: float, model: str) -> dict[str, float]:

@@ -29,7 +29,7 @@ from neuralcodec.encoded_file import (
     encoded_file,
 )
 from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
-from neuralcodec.latent_codecs import codec_for_file
+from neuralcodec.latent_codecs import file_latents
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.models.registry import get_architecture
@@ -134,8 +134,7 @@ def decompress(
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
-    coder = codec_for_file(loaded.latent_codecs, h.architecture, loaded.name)
-    y_hat = torch.from_numpy(coder.decode(container.model_sections(), h.height, h.width, h.band_rows))
+    y_hat = torch.from_numpy(file_latents(loaded, container))
     pixels = codec.synthesize(loaded, y_hat, h.quality, h.height, h.width, device)
     rgb = pixels[0].permute(1, 2, 0).numpy()
     return decoded_image(container, rgb, strip)

@@ -9,8 +9,12 @@ hyperprior's files: its transforms, exact h_s and tables are a complete hyperpri
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
 
 from neuralcodec.checkerboard_latents import CHECKERBOARD, CheckerboardLatents
+from neuralcodec.container import Container
 from neuralcodec.entropy_decoder import EntropyParameters
 from neuralcodec.errors import InvalidInputError, InvalidModelError
 from neuralcodec.exact_context import CheckerboardContext
@@ -54,11 +58,20 @@ def latent_codecs(architecture: str, params: EntropyParameters, state: dict) -> 
         raise InvalidModelError(f"{architecture} weights without {exc}") from None
 
 
-def codec_for_file(codecs: dict[str, LatentCodec], file_architecture: str, model_name: str) -> LatentCodec:
-    """The codec for a file of ``file_architecture``, or one line saying the model cannot."""
-    try:
-        return codecs[file_architecture]
-    except KeyError:
-        raise InvalidInputError(
-            f"file is a {file_architecture} stream; model {model_name!r} decodes {', '.join(codecs)}"
-        ) from None
+class Decoder(Protocol):
+    """A loaded model as decoding ŷ sees it (torch's LoadedModel, the numpy decoder's model)."""
+
+    name: str
+    latent_codecs: dict[str, LatentCodec]
+
+
+def file_latents(model: Decoder, container: Container) -> np.ndarray:
+    """ŷ of a parsed file: the model's latent codec for the architecture the header names
+    decodes the file's model sections (CorruptStreamError for sections that do not decode);
+    InvalidInputError, one line, for an architecture the model does not decode."""
+    h = container.header
+    codec = model.latent_codecs.get(h.architecture)
+    if codec is None:
+        known = ", ".join(model.latent_codecs)
+        raise InvalidInputError(f"file is a {h.architecture} stream; model {model.name!r} decodes {known}")
+    return codec.decode(container.model_sections(), h.height, h.width, h.band_rows)

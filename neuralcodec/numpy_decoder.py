@@ -25,7 +25,7 @@ from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_numpy import HyperSynthesis
 from neuralcodec.image_modes import decoded_image
 from neuralcodec.latent_codec import LatentCodec
-from neuralcodec.latent_codecs import codec_for_file, latent_codecs
+from neuralcodec.latent_codecs import file_latents, latent_codecs
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
 from neuralcodec.models.mean_scale import z_offsets
 from neuralcodec.numpy_synthesis import Synthesis
@@ -129,7 +129,6 @@ def decompress(
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
-    codec = codec_for_file(loaded.latent_codecs, h.architecture, loaded.name)
-    y_hat = codec.decode(container.model_sections(), h.height, h.width, h.band_rows)
+    y_hat = file_latents(loaded, container)
     rgb = loaded.synthesis(y_hat, quality_to_level(h.quality, loaded.levels), h.height, h.width)
     return decoded_image(container, rgb, strip)

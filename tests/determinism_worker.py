@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from neuralcodec import api, codec
+from neuralcodec.latent_codecs import file_latents
 from neuralcodec.zoo import load_model
 
 
@@ -37,9 +38,7 @@ def main() -> None:
     container = api.read_header(data)
     h = container.header
     loaded = api.model_for(h, model)
-    y_hat = loaded.latent_codecs[h.architecture].decode(
-        container.model_sections(), h.height, h.width, h.band_rows
-    )
+    y_hat = file_latents(loaded, container)
     pixels = np.asarray(api.decompress(data, device="cpu", model=model, backend="torch"))
     numpy_pixels = np.asarray(api.decompress(data, model=model, backend="numpy"))
     np.savez(dst, latents=y_hat, pixels=pixels, numpy_pixels=numpy_pixels)

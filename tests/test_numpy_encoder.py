@@ -15,6 +15,7 @@ from neuralcodec import numpy_decoder, numpy_encoder
 from neuralcodec.container import SectionType, unpack
 from neuralcodec.entropy_models import decode_groups
 from neuralcodec.errors import InvalidModelError
+from neuralcodec.latent_codecs import file_latents
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.quantisation import z_index
 from neuralcodec.weights_file import read_weights
@@ -35,7 +36,7 @@ def symbols(data: bytes, model) -> tuple[np.ndarray, np.ndarray]:
     params, sections = loaded.entropy, container.model_sections()
     rows, cols = -(-h.height // 64), -(-h.width // 64)
     z_sym = decode_groups(sections[0], z_index(params.hyper_channels, rows, cols), params.z_tables)
-    y_hat = loaded.latent_codecs[h.architecture].decode(sections, h.height, h.width, h.band_rows)
+    y_hat = file_latents(loaded, container)
     return z_sym, y_hat
 
 
