@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import gc
 import json
 import math
 import os
@@ -659,6 +660,12 @@ def main(argv: list[str] | None = None) -> None:
     for trainer in trainers:
         trainer.finish(start)
     if distributed:
+        # Every rank waits for rank 0's checkpoint, and the DDP wrappers (and their gloo work) go
+        # before the group does: a rank that tore the group down while the wrappers lived aborted
+        # at exit now and then ("terminate called without an active exception").
+        dist.barrier()
+        trainers.clear()
+        gc.collect()
         dist.destroy_process_group()
 
 

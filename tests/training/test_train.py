@@ -100,7 +100,7 @@ def test_torchrun_two_processes(tmp_path, folders):
         "-m", "neuralcodec.training.train", *args_for(tmp_path, folders, 2, name="ddp"), "--device", "cpu",
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-6000:]  # the ranks' own lines come before torchrun's summary
     assert torch.load(tmp_path / "runs" / "ddp" / "last.ckpt", weights_only=False)["step"] == 2
 
 
