@@ -12,9 +12,11 @@ Guarantees:
 
 - **Decodable, as intended.** The result is ẑ already quantised (symbols clamped to the z
   tables, plus the model's z offsets) and y = μ_exact + k, where μ_exact are the exact
-  integer hyper-synthesis means that the coder and decoder compute from that ẑ and k the
-  intended (table-clamped) symbols, so
-  ``codec.encode_latents`` codes exactly k and the unchanged decoder rebuilds exactly ŷ.
+  means that the coder and decoder compute (the integer hyper-synthesis' from that ẑ; for a
+  checkerboard model's non-anchors, the integer context's from the anchors) and k the
+  intended (table-clamped) symbols, so the model's latent codec codes exactly k and the
+  unchanged decoder rebuilds exactly ŷ (tile by tile, up to later tiles moving the means of
+  earlier tiles' edges, as below).
 - **Never worse.** Candidates are scored with hard rounding, exact means, the integer
   tables' bits and the uint8 output of g_s (float32; bf16 where the codec uses it), and
   the best, the starting point included, is kept; a candidate must beat the start by more
@@ -48,7 +50,7 @@ from neuralcodec import codec
 from neuralcodec.models.loaded import LoadedModel
 from neuralcodec.refinement.geometry import TileGeometry, Window, layout
 from neuralcodec.refinement.objective import Objective
-from neuralcodec.refinement.rate_model import rate_model_of
+from neuralcodec.refinement.rate_models import rate_model_of
 from neuralcodec.refinement.schedule import SCHEDULES, SGA_DEFAULTS, Schedule, schedule_for
 from neuralcodec.refinement.window import Trace, WindowRefinement
 
@@ -171,7 +173,7 @@ def refine_latents(
     ``progress(done, total)`` is called after every iteration. ``schedule``, for measurement
     (benchmarks/refine_schedules.py), replaces the schedule of ``effort``. ``gray_output``: the
     file will be decoded to grayscale (the rounded mean of the channels), so distortion is
-    measured there. The rate refined against is ``refinement.rate_model.rate_model_of(model)``.
+    measured there. The rate refined against is ``refinement.rate_models.rate_model_of(model)``.
     """
     sched = schedule if schedule is not None else schedule_for(effort)
     dev = codec.resolve_device(device)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import torch
 
-from neuralcodec.training.context import CheckerboardContext
+from neuralcodec.float_context import FloatCheckerboardContext
 from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 
 
-def random_context(channels: int, seed: int, zero_output: bool = False) -> CheckerboardContext:
+def random_context(channels: int, seed: int, zero_output: bool = False) -> FloatCheckerboardContext:
     """A float context with random weights (its last layer too, unless ``zero_output``: then it
     is the hyperprior exactly, as training starts)."""
     torch.manual_seed(seed)
-    context = CheckerboardContext(channels)
+    context = FloatCheckerboardContext(channels)
     if not zero_output:
         last = context.entropy_parameters[-1]
         torch.nn.init.normal_(last.weight, std=0.02)

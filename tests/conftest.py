@@ -47,6 +47,18 @@ def tiny_models(request) -> Path:
     return FIXTURES / request.param
 
 
+@pytest.fixture(scope="session", params=["tiny.pt", "tiny-offsets.pt", "checkerboard"])
+def tiny_architectures(request, tmp_path_factory) -> Path:
+    """``tiny_models``' two hyperpriors, then tiny-offsets.pt with a seeded random checkerboard
+    context: small models of each built-in architecture."""
+    if request.param != "checkerboard":
+        return FIXTURES / request.param
+    from checkerboard_weights import write_checkerboard
+
+    out = tmp_path_factory.mktemp("cb") / "cb.pt"
+    return write_checkerboard(FIXTURES / "tiny-offsets.pt", out, seed=5)
+
+
 @pytest.fixture
 def image() -> np.ndarray:
     return synthetic_image(64, 96, seed=1)

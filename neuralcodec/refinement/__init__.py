@@ -26,8 +26,9 @@ The modules, each with one job:
 - ``geometry``: where a window lies and how an image is cut into windows (``Window``).
 - ``objective``: g_s as the decoder runs it, λ, and D of the pixels as shown (``Objective``).
 - ``rate_model``: what refinement needs from a model's entropy model, the soft and the exact
-  rate of a window's latents (``RateModel``; ``HyperpriorRate``, the one every architecture
-  uses today).
+  rate of a window's latents (``RateModel``; ``HyperpriorRate``, the mean-scale hyperprior's).
+- ``checkerboard_rate``: a checkerboard context model's rate (``CheckerboardRate``).
+- ``rate_models``: which rate each architecture refines against (``rate_model_of``).
 - ``sga``: SGA's soft rounding and its noise.
 - ``window``: one window's refinement, its state and steps (``WindowRefinement``).
 """

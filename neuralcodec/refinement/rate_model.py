@@ -1,12 +1,11 @@
 """What refinement needs from a model's entropy model: the rate of a window's latents, soft
 (differentiable, for SGA) and exact (the integer tables, for scoring).
 
-``RateModel`` is the interface; ``rate_model_of`` builds one from a loaded model. Every
-architecture today refines against the mean-scale hyperprior's rate (``HyperpriorRate``): z
-under the model's integer z tables (neuralcodec.rate.ZTableRate, exact at integers), y under
-the discretised Gaussian whose means and scales come from the float h_s; exactly, ẑ and the
-residuals k = ŷ − μ_exact under the z and y tables, with the exact integer h_s's means and
-scale indexes, as the coder codes them.
+``RateModel`` is the interface (neuralcodec.refinement.rate_models picks one per architecture).
+``HyperpriorRate`` is the mean-scale hyperprior's rate: z under the model's integer z tables
+(neuralcodec.rate.ZTableRate, exact at integers), y under the discretised Gaussian whose means
+and scales come from the float h_s; exactly, ẑ and the residuals k = ŷ − μ_exact under the z
+and y tables, with the exact integer h_s's means and scale indexes, as the coder codes them.
 """
 
 from __future__ import annotations
@@ -99,8 +98,8 @@ class HyperpriorWindowRate:
         self.window = window
         # Context: the current state, z rounded and clamped as the coder will.
         self.z_context = model.z_rate.clamp(torch.round(z[window.image_hs_z]).to(model.device))
-        # The last exact means and scale indexes: greedy rounds leave ẑ as it is.
-        self._last_hyper: tuple[bytes, tuple[Tensor, np.ndarray]] | None = None
+        # The last exact scales and means: greedy rounds leave ẑ as it is.
+        self._last_hyper: tuple[bytes, tuple[Tensor, Tensor]] | None = None
 
     def clamp_z(self, z: Tensor) -> Tensor:
         return self.model.z_rate.clamp(z)
@@ -108,42 +107,53 @@ class HyperpriorWindowRate:
     def soft(self, z_core: Tensor, latents: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Bits: the z tables' interpolated bits of ``z_core`` and the discretised Gaussian's of
         the window's ŷ, under the float h_s's means and scales."""
-        t = self.model.transforms
-        z_win = self.z_context.clone()
-        z_win[self.window.z_core] = z_core
-        offsets = self.model.z_offsets.to(self.model.device).float()
-        scales, means = t.split_params(t.h_s(z_win + offsets).float())
-        crop = self.window.hs_crop
-        scales, means = scales[crop], means[crop]
+        scales, means = self.model.transforms.split_params(self._soft_params(z_core))
         y_hat = latents(means)
         bits = self.model.z_rate(z_core).sum() + gaussian_rate(y_hat - means, scales).sum()
         return y_hat, bits
 
-    def _exact_hyper(self, z_hard: Tensor) -> tuple[Tensor, np.ndarray]:
-        """The window's exact means and table indexes for ẑ symbols ``z_hard`` (float64)."""
+    def _soft_params(self, z_core: Tensor) -> Tensor:
+        """The float h_s's (scales ‖ means) of the window's y for core ẑ symbols ``z_core``."""
+        t = self.model.transforms
+        z_win = self.z_context.clone()
+        z_win[self.window.z_core] = z_core
+        offsets = self.model.z_offsets.to(self.model.device).float()
+        return t.h_s(z_win + offsets).float()[self.window.hs_crop]
+
+    def _exact_hyper(self, z_hard: Tensor) -> tuple[Tensor, Tensor]:
+        """The window's exact (scales, means) for ẑ symbols ``z_hard`` (float64)."""
         key = z_hard.numpy().tobytes()
         if self._last_hyper is None or self._last_hyper[0] != key:
             model = self.model
             scales, means = model.hyper_synthesis(z_hard + model.z_offsets)
             crop = self.window.hs_crop
-            scales, means = scales[crop], means[crop]
-            self._last_hyper = key, (means, scale_indexes(scales.flatten().numpy(), model.scale_table))
+            self._last_hyper = key, (scales[crop], means[crop])
         return self._last_hyper[1]
+
+    def _hard_z(self, z_core: Tensor) -> Tensor:
+        """The window's ẑ symbols (float64, CPU) with the core's rounded and clamped."""
+        z_win = self.z_context.clone()
+        z_win[self.window.z_core] = torch.round(self.model.z_rate.clamp(z_core))
+        return z_win.cpu().double()
+
+    def _z_bits(self, z_hard: Tensor) -> tuple[Tensor, float]:
+        """The core's ẑ symbols and their bits under the z tables."""
+        z_core_hard = z_hard[self.window.z_core]
+        zs = z_core_hard.flatten().numpy().astype(np.int64)
+        z_index = np.repeat(np.arange(z_core_hard.shape[1]), z_core_hard.shape[2] * z_core_hard.shape[3])
+        return z_core_hard, table_bits(zs, z_index, self.model.z_tables)
 
     def exact(self, z_core: Tensor, y: Tensor) -> ExactLatents:
         model = self.model
         with torch.no_grad():
-            z_win = self.z_context.clone()
-            z_win[self.window.z_core] = torch.round(model.z_rate.clamp(z_core))
-            z_hard = z_win.cpu().double()
-            means, index = self._exact_hyper(z_hard)
+            z_hard = self._hard_z(z_core)
+            scales, means = self._exact_hyper(z_hard)
+            index = scale_indexes(scales.flatten().numpy(), model.scale_table)
             means_np = means.numpy()
             k = quantisation.y_symbols(y.cpu().double().numpy(), means_np, index, model.y_tables)
             y_hat = torch.from_numpy(quantisation.dequantize(k, means_np))
-        z_core_hard = z_hard[self.window.z_core]
-        zs = z_core_hard.flatten().numpy().astype(np.int64)
-        z_index = np.repeat(np.arange(z_core_hard.shape[1]), z_core_hard.shape[2] * z_core_hard.shape[3])
-        bits = table_bits(zs, z_index, model.z_tables) + table_bits(k, index, model.y_tables)
+        z_core_hard, z_bits = self._z_bits(z_hard)
+        bits = z_bits + table_bits(k, index, model.y_tables)
         return ExactLatents(z_core_hard, k, index, means, y_hat, bits)
 
     def word_rounding_bits(self) -> int:
@@ -152,10 +162,3 @@ class HyperpriorWindowRate:
         r0, r1, _, _ = self.window.core_z
         bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
         return 64 * (bands + 1)
-
-
-def rate_model_of(model: LoadedModel, device: torch.device) -> RateModel:
-    """The rate ``model``'s latents are refined against, on ``device``: the hyperprior's for
-    every architecture today (a checkerboard model's context is left out, so it refines towards
-    the hyperprior's bits)."""
-    return HyperpriorRate(model, device)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.training.context import CheckerboardContext, anchor_mask
+from neuralcodec.float_context import FloatCheckerboardContext, anchor_mask
 from neuralcodec.training.loss import bits_per_pixel
 from neuralcodec.training.model import TrainableHyperprior
 
@@ -30,7 +30,7 @@ GRAD_CLIP_NORM = 1.0
 
 class CheckerboardProbe(nn.Module):
     """A frozen hyperprior (its transforms, gains and factorized prior never train) with a
-    trainable :class:`CheckerboardContext` for the non-anchors.
+    trainable :class:`FloatCheckerboardContext` for the non-anchors.
 
     ``forward(x, level)`` returns y and z likelihoods (float32; noisy in training mode, of the
     rounded latents in eval mode, as :class:`TrainableHyperprior` computes them), the non-anchor
@@ -45,7 +45,7 @@ class CheckerboardProbe(nn.Module):
         self.base = base
         for p in base.parameters():
             p.requires_grad_(False)
-        self.context = CheckerboardContext(base.transforms.config.M, hidden)
+        self.context = FloatCheckerboardContext(base.transforms.config.M, hidden)
         self.context_bf16 = context_bf16
 
     def train(self, mode: bool = True) -> CheckerboardProbe:

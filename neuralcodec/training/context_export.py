@@ -1,4 +1,4 @@
-"""A trained checkerboard context (neuralcodec.training.context) in the integer form the
+"""A trained checkerboard context (neuralcodec.float_context) in the integer form the
 codec runs (neuralcodec.exact_context), and the weights file of a checkerboard model.
 
 Fixed-point formats come from calibration: the largest magnitude each activation reaches on
@@ -17,8 +17,7 @@ from torch import Tensor, nn
 from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.exact_context import WEIGHT_BITS, CheckerboardContext, IntegerLayer
 from neuralcodec.exact_numpy import ACTIVATION_MAX
-from neuralcodec.training.context import CheckerboardContext as FloatContext
-from neuralcodec.training.context import anchor_mask
+from neuralcodec.float_context import FloatCheckerboardContext, anchor_mask
 from neuralcodec.weights_file import ALSO_DECODES
 
 HEADROOM = 16.0
@@ -48,7 +47,9 @@ def integer_layer(conv: nn.Conv2d, input_shift: int, output_shift: int, activati
 
 
 @torch.no_grad()
-def quantize_context(context: FloatContext, calibration: list[tuple[Tensor, Tensor]]) -> CheckerboardContext:
+def quantize_context(
+    context: FloatCheckerboardContext, calibration: list[tuple[Tensor, Tensor]]
+) -> CheckerboardContext:
     """The integer form of a trained context. ``calibration``: (h_s parameters (1, 2M, h, w),
     anchors' ŷ (1, M, h, w)) of real images, float."""
     convs = [m for m in context.entropy_parameters if isinstance(m, nn.Conv2d)]
@@ -85,26 +86,6 @@ def quantize_context(context: FloatContext, calibration: list[tuple[Tensor, Tens
     )
     first = integer_layer(context.context, anchor_shift, param_shift, "none")
     return CheckerboardContext(first, layers, anchor_shift, param_shift, float(slope))
-
-
-def dequantize_context(state: dict) -> dict[str, Tensor]:
-    """A float context's state dict from a weights file's ``context_exact`` entry: w_int·2^-shift
-    and b_int·2^-(shift + input bits) per output channel, exactly the numbers the codec computes
-    with, so training can continue from a shipped checkerboard model."""
-    context, layers = state["context"], list(state["layers"])
-
-    def layer(d: dict, input_shift: int) -> tuple[Tensor, Tensor]:
-        shift = torch.as_tensor(d["weight_shift"]).double()
-        weight = torch.as_tensor(d["weight"]).double() * (2.0**-shift).view(-1, 1, 1, 1)
-        bias = torch.as_tensor(d["bias"]).double() * 2.0 ** -(shift + input_shift)
-        return weight.float(), bias.float()
-
-    out = dict(zip(("context.weight", "context.bias"), layer(context, int(state["anchor_shift"]))))
-    shift = int(state["param_shift"])
-    for i, d in enumerate(layers):
-        out[f"entropy_parameters.{2 * i}.weight"], out[f"entropy_parameters.{2 * i}.bias"] = layer(d, shift)
-        shift = int(d["output_shift"])
-    return out
 
 
 def to_tensors(value):

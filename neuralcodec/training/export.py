@@ -24,10 +24,11 @@ from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.entropy_models import TableSet, gaussian_tables, scale_table
 from neuralcodec.errors import one_line
 from neuralcodec.exact import ExactHyperSynthesis, quantize_hyper_synthesis
+from neuralcodec.float_context import dequantize_context
 from neuralcodec.models.hyperprior import ENCODER_PARAMETERS, HyperpriorConfig
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import load_transforms
-from neuralcodec.training.context_export import checkerboard_weights, dequantize_context, quantize_context
+from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 from neuralcodec.training.data import InMemoryCrops
 from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior, context_widths
 from neuralcodec.training.portable import is_portable, load_portable
@@ -125,7 +126,7 @@ def training_meta(history: list[dict]) -> dict:
 def load_exported(model: TrainableHyperprior, path: Path) -> list[dict]:
     """Fill ``model`` from exported inference weights (any readable format); returns their
     training history. h_s comes back from its integer form, and so does the context of a
-    checkerboard model's file (neuralcodec.training.context_export.dequantize_context) when
+    checkerboard model's file (neuralcodec.float_context.dequantize_context) when
     ``model`` has one; a hyperprior model takes such a file's hyperprior part. Raises ValueError
     for a context of other widths than the model's."""
     exported = torch.load(path, map_location="cpu", weights_only=True)

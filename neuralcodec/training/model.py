@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.float_context import FloatCheckerboardContext, anchor_mask
 from neuralcodec.models.hyperprior import HyperpriorConfig, HyperpriorTransforms
-from neuralcodec.training.context import CheckerboardContext, anchor_mask
 from neuralcodec.training.entropy_models import FactorizedPrior, GaussianConditional
 
 
@@ -78,13 +78,13 @@ class TrainableCheckerboard(TrainableHyperprior):
     """The hyperprior plus a checkerboard context for the non-anchor latents, trained jointly
     with the transforms; its runtime form is architecture ``mean-scale-checkerboard``.
 
-    ``hidden``: the context's entropy-parameters widths (default: CheckerboardContext's). Anchors
+    ``hidden``: the context's entropy-parameters widths (default: FloatCheckerboardContext's). Anchors
     keep h_s's
     parameters; non-anchors get the context's, read from the anchors' ŷ = round(y − mean) + mean
     around h_s's means (straight-through), which is what a decoder holds once the anchors are
     decoded. ``forward`` returns what :meth:`TrainableHyperprior.forward` does, with the
     checkerboard's rate; the context runs in float32. Guarantee: while the context returns the
-    parameters it is given (a CheckerboardContext's zero last layer, as built), the output
+    parameters it is given (a FloatCheckerboardContext's zero last layer, as built), the output
     equals the hyperprior's exactly.
     """
 
@@ -92,7 +92,7 @@ class TrainableCheckerboard(TrainableHyperprior):
         self, config: HyperpriorConfig, hidden: tuple[int, int] | None = None, bf16: bool = True
     ) -> None:
         super().__init__(config, bf16)
-        self.context = CheckerboardContext(config.M, hidden)
+        self.context = FloatCheckerboardContext(config.M, hidden)
 
     def latent_parameters(self, y: Tensor, params: Tensor) -> Tensor:
         """h_s's ``params`` at anchors, the context's at non-anchors."""

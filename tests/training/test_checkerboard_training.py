@@ -13,9 +13,9 @@ from PIL import Image
 
 import neuralcodec
 from neuralcodec.checkerboard_latents import CHECKERBOARD
+from neuralcodec.float_context import FloatCheckerboardContext, anchor_mask
 from neuralcodec.models.hyperprior import HyperpriorConfig
 from neuralcodec.numpy_decoder import NumpyModel
-from neuralcodec.training.context import CheckerboardContext, anchor_mask
 from neuralcodec.training.export import checkerboard_model, export, load_exported
 from neuralcodec.training.export import main as export_main
 from neuralcodec.training.model import TrainableCheckerboard, TrainableHyperprior
@@ -112,7 +112,7 @@ def args_for(tmp_path, folders, steps: int, name: str = "cb") -> list[str]:
 def test_joint_training_resumes_and_exports_a_checkerboard_model(tmp_path, folders, tiny_model, capsys):
     probe = tmp_path / "probe.ckpt"  # what tools/context_probe.py checkpoints: {"context": ..., ...}
     torch.manual_seed(3)
-    start = CheckerboardContext(24)
+    start = FloatCheckerboardContext(24)
     torch.nn.init.normal_(start.entropy_parameters[-1].weight, std=0.02)
     torch.save({"context": start.state_dict(), "step": 7}, probe)
     portable = tmp_path / "portable"
@@ -191,7 +191,7 @@ def test_options_a_checkerboard_cannot_honour_are_refused(tmp_path, folders, tin
 def test_training_starts_from_a_checkerboard_weights_file(tmp_path, folders, tiny_model):
     """--init of a shipped checkerboard model: its transforms, and its context as the integers
     the codec computes with (w_int·2^-shift); a hyperprior run takes its hyperprior part."""
-    from neuralcodec.training.context_export import dequantize_context
+    from neuralcodec.float_context import dequantize_context
 
     board = tmp_path / "board.pt"
     trained = pair(tiny_model)[1].eval()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralcodec.exact_context import anchor_mask
-from neuralcodec.training.context import CheckerboardContext
+from neuralcodec.float_context import FloatCheckerboardContext
 from neuralcodec.training.context_export import quantize_context
 
 M = 12
@@ -16,7 +16,7 @@ M = 12
 @pytest.mark.parametrize("seed", [0, 1])
 def test_integer_context_matches_the_float_one(seed):
     torch.manual_seed(seed)
-    context = CheckerboardContext(M, hidden=(32, 24)).eval()
+    context = FloatCheckerboardContext(M, hidden=(32, 24)).eval()
     with torch.no_grad():
         context.entropy_parameters[-1].weight.normal_(0, 0.05)
         context.entropy_parameters[-1].bias.normal_(0, 0.1)
