@@ -39,7 +39,7 @@ from neuralcodec.training.checkerboard import CheckerboardProbe, ProbeTrainer
 from neuralcodec.training.context_export import checkerboard_weights, quantize_context
 from neuralcodec.training.data import InMemoryCrops, list_images, to_unit_float
 from neuralcodec.training.evaluate import load_eval_images, psnr
-from neuralcodec.training.export import load_exported
+from neuralcodec.training.export import load_exported, save_weights
 from neuralcodec.training.model import TrainableHyperprior
 from neuralcodec.weights_file import decoder_digest
 
@@ -346,7 +346,7 @@ def export(args: argparse.Namespace) -> None:
     # A shipped checkerboard model's context is replaced; the hyperprior it extends stays the base.
     extends = base_state.get("architecture") == CHECKERBOARD
     base_digest = None if extends else decoder_digest(base_state, WEIGHTS[args.metric])
-    torch.save(checkerboard_weights(base_state, exact, meta, base_digest), out)
+    save_weights(checkerboard_weights(base_state, exact, meta, base_digest), out)
     say({"event": "export", "step": trainer.step, "out": str(out), "bytes": out.stat().st_size})
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -205,7 +207,7 @@ def shipped_transforms(model: TrainableHyperprior) -> dict[str, torch.Tensor]:
 
 def export(model: TrainableHyperprior, name: str, out: Path, images: torch.Tensor, meta: dict) -> Path:
     """Write the weights file atomically; ``images`` calibrate h_s. Returns the path."""
-    return _save(weights_state(model, name, images, meta), out)
+    return save_weights(weights_state(model, name, images, meta), out)
 
 
 def weights_state(model: TrainableHyperprior, name: str, images: torch.Tensor, meta: dict) -> dict:
@@ -273,14 +275,23 @@ def export_encoder(model: TrainableHyperprior, parent: Path, name: str, out: Pat
     state["decoder_digest"] = decoder_digest(state, parent).hex()
     state["name"] = name
     state["meta"] = meta
-    return _save(state, out)
+    return save_weights(state, out)
 
 
-def _save(state: dict, out: Path) -> Path:
-    """torch.save ``state`` to ``out`` atomically (through a temporary file beside it)."""
+def save_weights(state: dict, out: Path) -> Path:
+    """torch.save ``state`` to ``out`` atomically (through a temporary file beside it), its zip
+    members deflated: integer tables and 8/16-bit weights take about a fifth less room, and
+    both torch.load and the torch-free reader (neuralcodec.weights_file) read them as they are.
+    The same state gives the same bytes."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     tmp = out.with_suffix(".tmp")
-    torch.save(state, tmp)
+    with zipfile.ZipFile(buffer) as stored, zipfile.ZipFile(tmp, "w") as deflated:
+        for member in stored.infolist():
+            info = zipfile.ZipInfo(member.filename, date_time=member.date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            deflated.writestr(info, stored.read(member), compresslevel=9)
     os.replace(tmp, out)
     return out
 

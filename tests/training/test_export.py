@@ -105,3 +105,25 @@ def test_weights_of_an_earlier_format_export_again_in_the_current_one(tiny_model
     pixels = make_image(64, 96, seed=3)
     image = neuralcodec.decompress(neuralcodec.compress(pixels, 60, out, "cpu"), model=out)
     assert image.size == (96, 64)
+
+
+def test_weights_files_are_deflated_read_by_both_readers_and_repeat(tiny_model, tmp_path):
+    import io
+    import zipfile
+
+    from neuralcodec.training.export import save_weights
+    from neuralcodec.weights_file import read_weights
+
+    state = torch.load(tiny_model, map_location="cpu", weights_only=False)
+    first, second = save_weights(state, tmp_path / "a.pt"), save_weights(state, tmp_path / "b.pt")
+    assert first.read_bytes() == second.read_bytes()
+    members = zipfile.ZipFile(first).infolist()
+    assert members and all(m.compress_type == zipfile.ZIP_DEFLATED for m in members)
+    plain = io.BytesIO()
+    torch.save(state, plain)
+    assert first.stat().st_size < len(plain.getvalue())
+    loaded, read = torch.load(first, weights_only=True), read_weights(first)
+    assert torch.equal(loaded["transforms"]["g_s.0.weight"], state["transforms"]["g_s.0.weight"])
+    assert np.array_equal(read["transforms"]["g_s.0.weight"], state["transforms"]["g_s.0.weight"].numpy())
+    image = Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8))
+    assert neuralcodec.decompress(neuralcodec.compress(image, 50, first), model=first).size == (64, 48)
