@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from neuralcodec.float_context import FloatCheckerboardContext, anchor_mask
 from neuralcodec.models.hyperprior import HyperpriorConfig
-from neuralcodec.training.checkerboard import (
-    CheckerboardContext,
-    CheckerboardProbe,
-    ProbeTrainer,
-    anchor_mask,
-)
+from neuralcodec.training.checkerboard import CheckerboardProbe, ProbeTrainer
 from neuralcodec.training.model import TrainableHyperprior
 
 M = 12
@@ -26,7 +22,7 @@ def tiny_probe(seed: int = 0) -> CheckerboardProbe:
     return CheckerboardProbe(base, hidden=(16, 16))
 
 
-def randomise_last_layer(context: CheckerboardContext) -> None:
+def randomise_last_layer(context: FloatCheckerboardContext) -> None:
     with torch.no_grad():
         last = context.entropy_parameters[-1]
         last.weight.normal_(0, 0.1)
@@ -49,7 +45,7 @@ def test_masks_partition_the_latents(shape):
 
 def test_context_sees_only_anchors():
     torch.manual_seed(1)
-    context = CheckerboardContext(M, hidden=(16, 16))
+    context = FloatCheckerboardContext(M, hidden=(16, 16))
     randomise_last_layer(context)
     params = torch.randn(2, 2 * M, 6, 8)
     y_hat = torch.randn(2, M, 6, 8)
@@ -65,7 +61,7 @@ def test_context_sees_only_anchors():
 
 
 def test_starts_at_the_hyperprior_exactly():
-    context = CheckerboardContext(M, hidden=(16, 16))
+    context = FloatCheckerboardContext(M, hidden=(16, 16))
     params = torch.randn(2, 2 * M, 5, 7)
     with torch.no_grad():
         assert torch.equal(context(params, torch.randn(2, M, 5, 7)), params)
