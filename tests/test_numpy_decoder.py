@@ -63,6 +63,14 @@ def test_anything_but_a_weights_file_is_refused(tmp_path):
         read_weights(tmp_path / "code.pt")
 
 
+def test_weights_whose_tensors_declare_too_many_bytes_are_refused_before_reading(monkeypatch):
+    from neuralcodec import weights_file
+
+    monkeypatch.setattr(weights_file, "MAX_STORAGE_BYTES", 1000)
+    with pytest.raises(InvalidModelError, match="declare more than"):
+        read_weights(FIXTURES / "tiny.pt")
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA"])
 def test_pixels_are_within_one_level_of_the_torch_decoder(tiny_model, make_image, mode):
     rgb = make_image(70, 130, seed=11)
