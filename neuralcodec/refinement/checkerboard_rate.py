@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec import codec, quantisation
+from neuralcodec import quantisation
 from neuralcodec.entropy_models import scale_indexes, table_bits
 from neuralcodec.exact_context import anchor_mask
 from neuralcodec.float_context import from_exact
@@ -60,6 +60,7 @@ class CheckerboardWindowRate(HyperpriorWindowRate):
     """``CheckerboardRate`` of one window."""
 
     model: CheckerboardRate
+    STREAMS_PER_BAND = 2  # each band's anchors, then its non-anchors
 
     def _anchor_pattern(self, rows: int, cols: int) -> np.ndarray:
         """(rows, cols) bool, True at the window's anchors. A window starts on a z position (a
@@ -81,35 +82,37 @@ class CheckerboardWindowRate(HyperpriorWindowRate):
 
     def exact(self, z_core: Tensor, y: Tensor) -> ExactLatents:
         model = self.model
-        tables = model.y_tables
         with torch.no_grad():
             z_hard = self._hard_z(z_core)
-            hs_scales, hs_means = (p.numpy() for p in self._exact_hyper(z_hard))
+            hs_scales, hs_means, hs_index = self._exact_hyper(z_hard)
             y_np = y.cpu().double().numpy()
-            rows, cols = y_np.shape[2:]
-            is_anchor = self._anchor_pattern(rows, cols)
-            means, scales = hs_means.copy(), hs_scales.copy()
-            y_hat = np.zeros(y_np.shape, dtype=np.float32)
+            is_anchor = self._anchor_pattern(*y_np.shape[2:])
+            means, index = hs_means.numpy().copy(), hs_index.copy()
             k = np.zeros(y_np.shape, dtype=np.int64)
-            for positions in (is_anchor, ~is_anchor):
-                if positions is not is_anchor:  # the non-anchors: the context's parameters
-                    ctx_scales, ctx_means = model.context(hs_scales, hs_means, y_hat, 0, 0)
-                    scales[0][:, positions], means[0][:, positions] = ctx_scales, ctx_means
-                mu = means[0][:, positions]
-                index = scale_indexes(scales[0][:, positions].ravel(), model.scale_table)
-                symbols = quantisation.y_symbols(y_np[0][:, positions], mu, index, tables)
-                k[0][:, positions] = symbols.reshape(mu.shape)
-                y_hat[0][:, positions] = quantisation.dequantize(symbols, mu)
-            index = scale_indexes(scales.ravel(), model.scale_table)
-        k_flat = k.ravel()
+            y_hat = np.zeros(y_np.shape, dtype=np.float32)
+            self._round_onto_grid(y_np, means, index, is_anchor, k, y_hat)
+            # The non-anchors: the context's parameters, read from the anchors just rounded.
+            ctx_scales, ctx_means = model.context(hs_scales.numpy(), hs_means.numpy(), y_hat, 0, 0)
+            means[0][:, ~is_anchor] = ctx_means
+            index[0][:, ~is_anchor] = scale_indexes(ctx_scales, model.scale_table)
+            self._round_onto_grid(y_np, means, index, ~is_anchor, k, y_hat)
+        k, index = k.ravel(), index.ravel()
         z_core_hard, z_bits = self._z_bits(z_hard)
-        bits = z_bits + table_bits(k_flat, index, tables)
-        means_t, y_hat_t = torch.from_numpy(means), torch.from_numpy(y_hat)
-        return ExactLatents(z_core_hard, k_flat, index, means_t, y_hat_t, bits)
+        bits = z_bits + table_bits(k, index, model.y_tables)
+        return ExactLatents(z_core_hard, k, index, torch.from_numpy(means), torch.from_numpy(y_hat), bits)
 
-    def word_rounding_bits(self) -> int:
-        """Twice the hyperprior's band streams: each band's anchors and non-anchors are streams
-        of their own."""
-        r0, r1, _, _ = self.window.core_z
-        bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
-        return 64 * (2 * bands + 1)
+    def _round_onto_grid(
+        self,
+        y: np.ndarray,
+        means: np.ndarray,
+        index: np.ndarray,
+        positions: np.ndarray,
+        k: np.ndarray,
+        y_hat: np.ndarray,
+    ) -> None:
+        """Round ``y`` at ``positions`` (rows, cols) onto its means' integer grid, within its
+        tables (as the coder does): the symbols into ``k``, ŷ into ``y_hat``."""
+        mu, table_of = means[0][:, positions], index[0][:, positions].ravel()
+        symbols = quantisation.y_symbols(y[0][:, positions], mu, table_of, self.y_tables)
+        k[0][:, positions] = symbols.reshape(mu.shape)
+        y_hat[0][:, positions] = quantisation.dequantize(symbols, mu)

@@ -92,14 +92,16 @@ class HyperpriorRate:
 class HyperpriorWindowRate:
     """``HyperpriorRate`` of one window: h_s runs on the window's z region, ``window.hs_z``."""
 
+    STREAMS_PER_BAND = 1  # ANS streams the coder writes for each band of y
+
     def __init__(self, model: HyperpriorRate, window: Window, z: Tensor) -> None:
         self.model = model
         self.y_tables = model.y_tables
         self.window = window
         # Context: the current state, z rounded and clamped as the coder will.
         self.z_context = model.z_rate.clamp(torch.round(z[window.image_hs_z]).to(model.device))
-        # The last exact scales and means: greedy rounds leave ẑ as it is.
-        self._last_hyper: tuple[bytes, tuple[Tensor, Tensor]] | None = None
+        # The last exact scales, means and table indexes: greedy rounds leave ẑ as it is.
+        self._last_hyper: tuple[bytes, tuple[Tensor, Tensor, np.ndarray]] | None = None
 
     def clamp_z(self, z: Tensor) -> Tensor:
         return self.model.z_rate.clamp(z)
@@ -120,14 +122,16 @@ class HyperpriorWindowRate:
         offsets = self.model.z_offsets.to(self.model.device).float()
         return t.h_s(z_win + offsets).float()[self.window.hs_crop]
 
-    def _exact_hyper(self, z_hard: Tensor) -> tuple[Tensor, Tensor]:
-        """The window's exact (scales, means) for ẑ symbols ``z_hard`` (float64)."""
+    def _exact_hyper(self, z_hard: Tensor) -> tuple[Tensor, Tensor, np.ndarray]:
+        """The window's exact (scales, means) for ẑ symbols ``z_hard`` (float64) and the y table
+        of each (int64, the same shape)."""
         key = z_hard.numpy().tobytes()
         if self._last_hyper is None or self._last_hyper[0] != key:
             model = self.model
             scales, means = model.hyper_synthesis(z_hard + model.z_offsets)
             crop = self.window.hs_crop
-            self._last_hyper = key, (scales[crop], means[crop])
+            scales, means = scales[crop], means[crop]
+            self._last_hyper = key, (scales, means, scale_indexes(scales.numpy(), model.scale_table))
         return self._last_hyper[1]
 
     def _hard_z(self, z_core: Tensor) -> Tensor:
@@ -147,8 +151,8 @@ class HyperpriorWindowRate:
         model = self.model
         with torch.no_grad():
             z_hard = self._hard_z(z_core)
-            scales, means = self._exact_hyper(z_hard)
-            index = scale_indexes(scales.flatten().numpy(), model.scale_table)
+            _, means, index = self._exact_hyper(z_hard)
+            index = index.ravel()
             means_np = means.numpy()
             k = quantisation.y_symbols(y.cpu().double().numpy(), means_np, index, model.y_tables)
             y_hat = torch.from_numpy(quantisation.dequantize(k, means_np))
@@ -158,7 +162,7 @@ class HyperpriorWindowRate:
 
     def word_rounding_bits(self) -> int:
         """ANS streams end in whole 32-bit words after a 64-bit state: 64 bits for each band
-        stream the core's rows can touch (one more than they fill) and for z."""
+        stream the core's rows can touch (one more band than they fill) and for z."""
         r0, r1, _, _ = self.window.core_z
         bands = -(-(r1 - r0) // codec.BAND_ROWS) + 1
-        return 64 * (bands + 1)
+        return 64 * (self.STREAMS_PER_BAND * bands + 1)
