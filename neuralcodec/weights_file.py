@@ -67,9 +67,9 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, storages: dict[str, bytes], prefix: str) -> None:
+    def __init__(self, data: bytes, read_storage: Callable[[str], bytes], prefix: str) -> None:
         super().__init__(io.BytesIO(data))
-        self.storages, self.prefix = storages, prefix
+        self.read_storage, self.prefix = read_storage, prefix
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
@@ -87,7 +87,7 @@ class _Unpickler(pickle.Unpickler):
         if not isinstance(storage_type, _StorageType):
             raise InvalidModelError("weights file: unknown storage type")
         try:
-            raw = self.storages[f"{self.prefix}data/{key}"]
+            raw = self.read_storage(f"{self.prefix}data/{key}")
         except KeyError:
             raise InvalidModelError(f"weights file: storage {key!r} is missing") from None
         dtype = storage_type.dtype
@@ -258,7 +258,7 @@ def read_weights(source: str | Path | bytes) -> dict:
         if byteorder != b"little":
             raise InvalidModelError("weights file: big-endian tensors are not supported")
         try:
-            state = _Unpickler(archive.read(pickles[0]), _read_storages(archive, prefix), prefix).load()
+            state = _Unpickler(archive.read(pickles[0]), _storage_reader(archive, prefix), prefix).load()
         except InvalidModelError:
             raise
         except Exception as exc:
@@ -271,29 +271,19 @@ def read_weights(source: str | Path | bytes) -> dict:
 MAX_STORAGE_BYTES = 1 << 30  # what a weights file's tensors may declare, together
 
 
-class _StoredStorages(dict):
-    """The storages of an archive whose members are stored, read when looked up."""
-
-    def __init__(self, archive: zipfile.ZipFile) -> None:
-        super().__init__()
-        self.archive = archive
-
-    def __missing__(self, name: str) -> bytes:
-        return self.archive.read(name)  # KeyError when there is no such member
-
-
-def _read_storages(archive: zipfile.ZipFile, prefix: str) -> dict[str, bytes]:
-    """Every tensor storage of the archive; a deflated one's on two threads (zlib releases the
-    GIL, so it inflates in about half the time). InvalidModelError when the storages
-    declare more than MAX_STORAGE_BYTES (before any is read)."""
+def _storage_reader(archive: zipfile.ZipFile, prefix: str) -> Callable[[str], bytes]:
+    """Member name -> bytes for the archive's tensor storages (KeyError for a missing one).
+    Stored members are read as asked; deflated ones are inflated up front on two threads (zlib
+    releases the GIL: about half the time). InvalidModelError when the storages declare more
+    than MAX_STORAGE_BYTES (before any is read)."""
     members = [m for m in archive.infolist() if m.filename.startswith(f"{prefix}data/")]
     if sum(m.file_size for m in members) > MAX_STORAGE_BYTES:
         raise InvalidModelError(f"weights file: its tensors declare more than {MAX_STORAGE_BYTES} bytes")
-    if all(m.compress_type == zipfile.ZIP_STORED for m in members):  # nothing to inflate: read as asked
-        return _StoredStorages(archive)
+    if all(m.compress_type == zipfile.ZIP_STORED for m in members):
+        return archive.read
     members.sort(key=lambda m: m.compress_size, reverse=True)  # the largest first: even shares
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip((m.filename for m in members), pool.map(archive.read, members)))
+        return dict(zip((m.filename for m in members), pool.map(archive.read, members))).__getitem__
 
 
 def file_digest(path: Path) -> bytes:
