@@ -24,7 +24,8 @@ MAX_TAPS = 2 ** (53 - WEIGHT_BITS - ACTIVATION_BITS - 1)
 
 @dataclass(frozen=True)
 class Layer:
-    """One integer conv layer (see exact.ExactLayer): int-valued float64 weights and bias."""
+    """One integer conv layer (see exact.ExactLayer): integer weights and bias as stored (int16,
+    int64), which the convolutions carry in the activations' float64 as they arrange them."""
 
     weight: np.ndarray
     bias: np.ndarray
@@ -44,9 +45,7 @@ class Layer:
     def from_arrays(cls, weight: np.ndarray, bias: np.ndarray, meta: np.ndarray) -> Layer:
         """From a weights file's ``h_s_exact`` entry (int16 weight, int64 bias, six ints of meta)."""
         ws, os_, stride, pad, opad, transposed = (int(v) for v in meta)
-        return cls(
-            weight.astype(np.float64), bias.astype(np.float64), ws, os_, stride, pad, opad, bool(transposed)
-        )
+        return cls(weight, bias, ws, os_, stride, pad, opad, bool(transposed))
 
 
 class HyperSynthesis:

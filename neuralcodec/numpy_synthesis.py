@@ -64,7 +64,11 @@ class Synthesis:
     def from_transforms(cls, transforms: dict) -> Synthesis:
         """From a weights file's ``transforms`` entry (numpy arrays or anything ``np.asarray``
         takes): g_s.0/2/4/6 deconvolutions, g_s.1/3/5 inverse GDNs."""
-        t = {k: np.asarray(v, dtype=np.float32) for k, v in transforms.items()}
+        t = {
+            k: np.asarray(v, dtype=np.float32)
+            for k, v in transforms.items()
+            if k.startswith("g_s.") or k == "log_inverse_gain"
+        }
         deconvs = [(t[f"g_s.{i}.weight"], t[f"g_s.{i}.bias"]) for i in (0, 2, 4, 6)]
         gdns = [
             InverseGDN(_non_negative(t[f"g_s.{i}.beta"], _BETA_MIN), _non_negative(t[f"g_s.{i}.gamma"], 0.0))

@@ -15,7 +15,9 @@ from neuralcodec import codec, exact, exact_numpy, numpy_conv
 from neuralcodec.zoo import available_models, load_model
 
 
-@pytest.mark.parametrize(("stride", "padding", "kernel"), [(1, 1, 3), (2, 2, 5), (1, 0, 3), (2, 1, 3)])
+@pytest.mark.parametrize(
+    ("stride", "padding", "kernel"), [(1, 1, 3), (2, 2, 5), (1, 0, 3), (2, 1, 3), (3, 1, 2), (2, 0, 1)]
+)
 def test_integer_convolutions_equal_torchs_exactly(stride, padding, kernel):
     rng = np.random.default_rng(stride * 10 + padding)
     x = rng.integers(0, 2**20, (1, 7, 9, 11)).astype(np.float64)
@@ -32,8 +34,9 @@ def test_integer_convolutions_equal_torchs_exactly(stride, padding, kernel):
             padding=padding,
             output_padding=output_padding,
         )
-        got = numpy_conv.conv_transpose2d(x[:, :5], weight_t[:5, :7], bias_t, stride, padding, output_padding)
-        assert np.array_equal(got, expected.numpy())
+        for method in (numpy_conv.conv_transpose2d_by_phase, numpy_conv.conv_transpose2d_by_tap):
+            got = method(x[:, :5], weight_t[:5, :7], bias_t, stride, padding, output_padding)
+            assert np.array_equal(got, expected.numpy()), method.__name__
 
 
 def _numpy_twin(model) -> exact_numpy.HyperSynthesis:
