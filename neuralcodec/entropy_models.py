@@ -138,17 +138,24 @@ def scale_indexes(scales: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.searchsorted(midpoints, scales, side="left")
 
 
-def _groups(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+def coding_order(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The coding order shared by encoder and decoder: symbol positions sorted by table
     (stable, so raster order within a table), the tables used, and each group's bounds."""
-    order = np.argsort(index, kind="stable")
-    used, first = np.unique(index[order], return_index=True)
-    return order, used, [*first.tolist(), len(order)]
+    if not index.size:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), [0]
+    counts = np.bincount(index)  # indexes are table numbers: small, non-negative
+    # The same permutation for any integer dtype; 8 and 16 bits sort by radix, in linear time.
+    narrow = index.astype(
+        np.uint8 if len(counts) <= 256 else np.uint16 if len(counts) <= 65536 else index.dtype
+    )
+    order = np.argsort(narrow, kind="stable")
+    used = np.flatnonzero(counts)
+    return order, used, [0, *np.cumsum(counts[used]).tolist()]
 
 
 def encode_groups(symbols: np.ndarray, index: np.ndarray, tables: TableSet) -> bytes:
     """ANS-code ``symbols`` (already clamped), symbol j under table ``index[j]``."""
-    order, used, bounds = _groups(index)
+    order, used, bounds = coding_order(index)
     coder = constriction.stream.stack.AnsCoder(np.array([INITIAL_STATE], dtype=np.uint32))
     # ANS is a stack: encode the last group first so the decoder reads groups in order.
     for g in range(len(used) - 1, -1, -1):
@@ -173,7 +180,7 @@ def decode_groups(data: bytes, index: np.ndarray, tables: TableSet) -> np.ndarra
         coder = constriction.stream.stack.AnsCoder(words)
     except Exception as exc:  # constriction rejects e.g. a zero last word
         raise CorruptStreamError(f"invalid entropy-coded section: {exc}") from exc
-    order, used, bounds = _groups(index)
+    order, used, bounds = coding_order(index)
     out = np.empty(len(index), dtype=np.int64)
     try:
         for g in range(len(used)):

@@ -4,6 +4,7 @@ import pytest
 from neuralcodec.entropy_models import (
     PRECISION,
     CorruptStreamError,
+    coding_order,
     decode_groups,
     encode_groups,
     gaussian_bits,
@@ -109,3 +110,16 @@ def test_a_section_with_too_few_words_for_its_symbols_is_corrupt(tables):
     data = encode_groups(tables.clamp(symbols, index), index, tables)
     with pytest.raises(CorruptStreamError):
         decode_groups(data[8:], index, tables)  # the first words (read last) are missing
+
+
+@pytest.mark.parametrize("tables_used", [1, 64, 300, 70_000])
+def test_coding_order_is_the_stable_sort_by_table_for_any_index_width(tables_used):
+    rng = np.random.default_rng(tables_used)
+    index = rng.integers(0, tables_used, 5000)
+    order, used, bounds = coding_order(index)
+    expected = np.argsort(index, kind="stable")
+    expected_used, first = np.unique(index[expected], return_index=True)
+    assert np.array_equal(order, expected)
+    assert np.array_equal(used, expected_used)
+    assert bounds == [*first.tolist(), len(index)]
+    assert coding_order(index[:0])[2] == [0]
