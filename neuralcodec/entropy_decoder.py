@@ -25,6 +25,7 @@ Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it
 # Decoding computes the entropy parameters of several bands at once, up to this many bytes of
 # scales and means, so that fewer halo rows are computed twice (the same values: exact).
 PARAMETER_BYTES = 192 << 20
+CHUNK_BYTES = 64 << 20  # about this much hyper-synthesis output per column chunk of a band
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,35 @@ def z_values(z_offsets: np.ndarray, symbols: np.ndarray, rows: int, cols: int) -
 
 
 def band_parameters(
-    hyper_synthesis: HyperSynthesis, z_hat: np.ndarray, r0: int, r1: int
+    hyper_synthesis: HyperSynthesis, z_hat: Any, r0: int, r1: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus Z_HALO rows of
-    context on each side (enough that the result equals the whole image's). Only slices: the
-    encoder passes torch tensors and the torch hyper-synthesis (neuralcodec.codec)."""
-    a0, a1 = max(0, r0 - Z_HALO), min(z_hat.shape[2], r1 + Z_HALO)
-    scales, means = hyper_synthesis(z_hat[:, :, a0:a1])
-    crop = slice((r0 - a0) * 4, (r1 - a0) * 4)
-    return scales[:, :, crop], means[:, :, crop]
+    context on each side (enough that the result equals the whole image's), as float64 numpy
+    arrays. The hyper-synthesis runs on column chunks of about CHUNK_BYTES of output, each with
+    Z_HALO columns of context (the same values: exact), so its working memory does not grow with
+    the image's width. ``hyper_synthesis`` and ``z_hat``: numpy's, or torch's exact one with a
+    CPU tensor (the encoder in neuralcodec.codec)."""
+    rows, cols = z_hat.shape[2], z_hat.shape[3]
+    a0, a1 = max(0, r0 - Z_HALO), min(rows, r1 + Z_HALO)
+    crop_rows = slice((r0 - a0) * 4, (r1 - a0) * 4)
+    # h_s's output (2M ≈ 3N channels, 16 latents per ẑ position, float64) and its intermediates
+    bytes_per_column = 512 * z_hat.shape[1] * (a1 - a0)
+    step = max(8, CHUNK_BYTES // bytes_per_column)
+    scales: np.ndarray | None = None
+    means: np.ndarray | None = None
+    for c0 in range(0, cols, step):
+        c1 = min(cols, c0 + step)
+        b0, b1 = max(0, c0 - Z_HALO), min(cols, c1 + Z_HALO)
+        chunk = hyper_synthesis(z_hat[:, :, a0:a1, b0:b1])
+        crop_cols = slice((c0 - b0) * 4, (c1 - b0) * 4)
+        part_scales, part_means = (np.asarray(a)[:, :, crop_rows, crop_cols] for a in chunk)
+        if scales is None or means is None:
+            shape = (*part_scales.shape[:2], 4 * (r1 - r0), 4 * cols)
+            scales, means = np.empty(shape), np.empty(shape)
+        scales[:, :, :, 4 * c0 : 4 * c1] = part_scales
+        means[:, :, :, 4 * c0 : 4 * c1] = part_means
+    assert scales is not None and means is not None  # cols ≥ 1: one chunk at least
+    return scales, means
 
 
 def decode_latents(

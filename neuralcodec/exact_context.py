@@ -34,6 +34,9 @@ WEIGHT_BITS = 8  # |w_int| <= 127
 # |acc| < 2^7 * 2^20 * taps + |bias|: far below 2^53 for any layer with <= 2^20 taps.
 MAX_TAPS = 1 << 20
 ACTIVATIONS = ("none", "leaky")
+# Non-anchors whose parameters are computed at once: the gathered context inputs of a chunk
+# (taps · M · 8 bytes each) stay near 75 MB for M = 192, whatever the image's width.
+CHUNK_POSITIONS = 4096
 
 
 def anchor_mask(row0: int, rows: int, cols: int) -> np.ndarray:
@@ -145,19 +148,25 @@ class CheckerboardContext:
         m, h, w = scales.shape[1:]
         if anchors.shape[2] < above + h:
             raise ValueError("anchors must cover the band")
-        non_anchor = ~anchor_mask(band_row0, h, w)
-        ctx = self.context.rescale(
-            self._context_sums(anchors[0], above, non_anchor), self.anchor_shift, self.slope, 0
-        )
-        params = np.concatenate([scales[0][:, non_anchor], means[0][:, non_anchor]])
-        x = np.concatenate([fixed_point(params, self.param_shift), ctx])
-        shift = self.param_shift
-        for layer in self.layers[:-1]:
-            x = layer.rescale(layer.accumulate_points(x), shift, self.slope, 0)
-            shift = layer.output_shift
-        last = self.layers[-1]
-        params += last.real(last.accumulate_points(x), shift, 0)
-        return params[:m], params[m:]
+        rows, cols = np.nonzero(~anchor_mask(band_row0, h, w))
+        padded = self._padded_anchors(anchors[0])
+        out = np.empty((2 * m, rows.size))
+        for p0 in range(0, rows.size, CHUNK_POSITIONS):
+            at = slice(p0, p0 + CHUNK_POSITIONS)
+            r, c = rows[at], cols[at]
+            ctx = self.context.rescale(
+                self._context_sums(padded, r + above, c), self.anchor_shift, self.slope, 0
+            )
+            params = np.concatenate([scales[0][:, r, c], means[0][:, r, c]])
+            x = np.concatenate([fixed_point(params, self.param_shift), ctx])
+            shift = self.param_shift
+            for layer in self.layers[:-1]:
+                x = layer.rescale(layer.accumulate_points(x), shift, self.slope, 0)
+                shift = layer.output_shift
+            last = self.layers[-1]
+            params += last.real(last.accumulate_points(x), shift, 0)
+            out[:, at] = params
+        return out[:m], out[m:]
 
     @cached_property
     def _anchor_taps(self) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -169,22 +178,25 @@ class CheckerboardContext:
         kernel = np.stack([self.context.weight[:, :, dy, dx] for dy, dx in taps], axis=1)
         return taps, kernel.reshape(kernel.shape[0], -1)
 
-    def _context_sums(self, anchors: np.ndarray, above: int, non_anchor: np.ndarray) -> np.ndarray:
-        """The context convolution's exact sums at the band's non-anchors (2M, P).
+    def _padded_anchors(self, anchors: np.ndarray) -> np.ndarray:
+        """The anchors' fixed-point integers (M, rows + 2r, w + 2r), zero outside the slab."""
+        r = self.context.weight.shape[2] // 2
+        padded = np.zeros((anchors.shape[0], anchors.shape[1] + 2 * r, anchors.shape[2] + 2 * r))
+        padded[:, r:-r, r:-r] = fixed_point(anchors, self.anchor_shift)
+        return padded
+
+    def _context_sums(self, padded: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The context convolution's exact sums (2M, P) at non-anchors (``rows``, ``cols``:
+        positions in the unpadded slab of :meth:`_padded_anchors`).
 
         A non-anchor's neighbours at an odd offset (dy + dx odd) are the anchors; the others
         read 0. So only those taps are gathered, for the non-anchor positions only, and
         multiplied with their kernel columns in one product: the same integer sums as the full
         convolution of the masked anchors, a quarter of the work."""
-        k = self.context.weight.shape[2]
-        r = k // 2
-        rows, cols = np.nonzero(non_anchor)
-        padded = np.zeros((anchors.shape[0], anchors.shape[1] + 2 * r, anchors.shape[2] + 2 * r))
-        padded[:, r:-r, r:-r] = fixed_point(anchors, self.anchor_shift)
         taps, kernel = self._anchor_taps
-        gathered = np.empty((len(taps), anchors.shape[0], rows.size))
+        gathered = np.empty((len(taps), padded.shape[0], rows.size))
         for t, (dy, dx) in enumerate(taps):
-            gathered[t] = padded[:, rows + above + dy, cols + dx]
+            gathered[t] = padded[:, rows + dy, cols + dx]
         sums = kernel.astype(np.float64) @ gathered.reshape(-1, rows.size)
         sums += self.context.bias[:, None]
         return sums

@@ -126,7 +126,8 @@ def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool =
         except Exception:  # Pillow raises SyntaxError, struct.error, ... on a damaged EXIF block
             notes.append("the input's EXIF data is damaged and was dropped")
     try:
-        image = ImageOps.exif_transpose(image)
+        if image.getexif().get(ORIENTATION_TAG, 1) in range(2, 9):  # else exif_transpose only copies
+            image = ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block must not stop the image from coding
         pass
     mode = image.mode

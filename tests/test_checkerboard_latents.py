@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from checkerboard_weights import write_checkerboard
 
+from neuralcodec import exact_context
 from neuralcodec.checkerboard_latents import CHECKERBOARD
 from neuralcodec.entropy_models import CorruptStreamError
 from neuralcodec.exact_context import anchor_mask, fixed_point
@@ -82,8 +83,22 @@ def test_gathered_context_sums_equal_the_masked_convolution(checkerboard):
     full = conv2d(x, context.context.weight, context.context.bias, 1, context.halo)[
         0, :, above : above + rows
     ]
-    gathered = context._context_sums(anchors[0], above, non_anchor)
+    rows_at, cols_at = np.nonzero(non_anchor)
+    gathered = context._context_sums(context._padded_anchors(anchors[0]), rows_at + above, cols_at)
     assert np.array_equal(gathered, full[:, non_anchor])
+
+
+def test_context_parameters_do_not_depend_on_the_chunk_of_positions(checkerboard, monkeypatch):
+    context = checkerboard.latent_codec.context
+    m = context.context.weight.shape[1]
+    rng = np.random.default_rng(6)
+    anchors = (rng.standard_normal((1, m, 9, 13)) * 5).astype(np.float32)
+    scales = np.exp(rng.uniform(-2, 3, (1, m, 5, 13)))
+    means = rng.standard_normal((1, m, 5, 13))
+    whole = context(scales, means, anchors, 3, 2)
+    monkeypatch.setattr(exact_context, "CHUNK_POSITIONS", 7)
+    chunked = context(scales, means, anchors, 3, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
 
 
 def test_corrupt_or_missing_sections_are_refused(checkerboard):

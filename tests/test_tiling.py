@@ -54,8 +54,18 @@ def test_banded_exact_hyper_synthesis_is_bit_identical_to_whole(tiny_model):
     whole_scales, whole_means = model.hyper_synthesis(z)
     for r0, r1 in [(0, 1), (1, 4), (4, 9), (8, 9)]:
         scales, means = entropy_decoder.band_parameters(model.hyper_synthesis, z, r0, r1)
-        assert torch.equal(scales, whole_scales[:, :, 4 * r0 : 4 * r1])
-        assert torch.equal(means, whole_means[:, :, 4 * r0 : 4 * r1])
+        assert np.array_equal(scales, whole_scales[:, :, 4 * r0 : 4 * r1].numpy())
+        assert np.array_equal(means, whole_means[:, :, 4 * r0 : 4 * r1].numpy())
+
+
+def test_column_chunks_of_the_exact_hyper_synthesis_are_bit_identical_to_whole(tiny_model, monkeypatch):
+    model = load_model(tiny_model)
+    z = torch.randint(-3, 4, (1, model.config.N, 6, 29)).double()
+    whole_scales, whole_means = model.hyper_synthesis(z)
+    monkeypatch.setattr(entropy_decoder, "CHUNK_BYTES", 1)  # the smallest chunk: 8 ẑ columns
+    scales, means = entropy_decoder.band_parameters(model.hyper_synthesis, z, 1, 5)
+    assert np.array_equal(scales, whole_scales[:, :, 4:20].numpy())
+    assert np.array_equal(means, whole_means[:, :, 4:20].numpy())
 
 
 def test_small_tiles_and_bands_decode_like_one_piece(tiny_model, make_image, monkeypatch):
