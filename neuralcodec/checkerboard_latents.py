@@ -65,7 +65,12 @@ class CheckerboardLatents:
         return 1 + 2 * band_count(height, band_rows)
 
     def encode(
-        self, y: np.ndarray, z: np.ndarray, band_rows: int = MAX_BAND_ROWS, keep_y_hat: bool = False
+        self,
+        y: np.ndarray,
+        z: np.ndarray,
+        band_rows: int = MAX_BAND_ROWS,
+        keep_y_hat: bool = False,
+        overwrite_y: bool = False,
     ) -> CodedLatents:
         coded_z = code_z(self.params, z)
         bands = band_count(z.shape[2] * 64, band_rows)
@@ -81,7 +86,10 @@ class CheckerboardLatents:
             coded.estimated_bits += table_bits(symbols, index, tables)
             return symbols
 
-        y_hat = self._run(coded_z.z_hat, y.shape, band_rows, bands, code)
+        # ŷ can replace y position by position: each symbol reads y before its ŷ is written,
+        # and the context reads only anchors already coded (non-anchors are ignored).
+        in_place = overwrite_y and y.dtype == np.float32 and y.flags.writeable and y.flags.c_contiguous
+        y_hat = self._run(coded_z.z_hat, y.shape, band_rows, bands, code, y if in_place else None)
         if keep_y_hat:
             coded.y_hat = y_hat
         return coded
@@ -101,10 +109,18 @@ class CheckerboardLatents:
         shape = (1, p.latent_channels, rows * 4, cols * 4)
         return self._run(z_hat, shape, band_rows, band_count(height, band_rows), read)
 
-    def _run(self, z_hat: np.ndarray, shape: tuple, band_rows: int, bands: int, symbols) -> np.ndarray:
+    def _run(
+        self,
+        z_hat: np.ndarray,
+        shape: tuple,
+        band_rows: int,
+        bands: int,
+        symbols,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The band loop both directions share: ``symbols(section, rows, mask, index, means)``
-        codes or decodes one section's symbols; returns ŷ."""
-        y_hat = np.zeros(shape, dtype=np.float32)
+        codes or decodes one section's symbols; returns ŷ (written into ``out`` if given)."""
+        y_hat = np.zeros(shape, dtype=np.float32) if out is None else out
         pending: _Band | None = None
         for b in range(bands):
             r0, r1 = b * band_rows, min(z_hat.shape[2], (b + 1) * band_rows)

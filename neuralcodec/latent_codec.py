@@ -43,7 +43,9 @@ class CodedLatents:
 
 class LatentCodec(Protocol):
     """What the container, the encoders and the decoders need from an architecture's entropy
-    side. ``encode`` then ``decode`` of its sections gives the same ŷ on every machine."""
+    side. ``encode`` then ``decode`` of its sections gives the same ŷ on every machine.
+    ``encode`` may write ŷ over ``y`` when ``overwrite_y`` is set (a caller done with y saves
+    holding both); it never does otherwise."""
 
     architecture: str  # the registry name a format-3 header stores
     format_version: int  # the container version its files use
@@ -51,7 +53,12 @@ class LatentCodec(Protocol):
     def section_count(self, height: int, width: int, band_rows: int) -> int: ...
 
     def encode(
-        self, y: np.ndarray, z: np.ndarray, band_rows: int = MAX_BAND_ROWS, keep_y_hat: bool = False
+        self,
+        y: np.ndarray,
+        z: np.ndarray,
+        band_rows: int = MAX_BAND_ROWS,
+        keep_y_hat: bool = False,
+        overwrite_y: bool = False,
     ) -> CodedLatents: ...
 
     def decode(self, sections: Sequence[bytes], height: int, width: int, band_rows: int) -> np.ndarray: ...
@@ -107,7 +114,12 @@ class HyperpriorLatents:
         return 1 + band_count(height, band_rows)
 
     def encode(
-        self, y: np.ndarray, z: np.ndarray, band_rows: int = MAX_BAND_ROWS, keep_y_hat: bool = False
+        self,
+        y: np.ndarray,
+        z: np.ndarray,
+        band_rows: int = MAX_BAND_ROWS,
+        keep_y_hat: bool = False,
+        overwrite_y: bool = False,  # not needed: bands are coded without a whole ŷ
     ) -> CodedLatents:
         p = self.params
         coded_z = code_z(p, z)

@@ -49,7 +49,7 @@ class EncoderModel:
         """uint8 pixels (H, W, 3) at ``quality`` -> the coded latents (effort 0), by the model's
         latent codec."""
         y, z = self.analysis(rgb, quality_to_level(quality, self.decoder.levels))
-        return self.decoder.latent_codec.encode(y, z)
+        return self.decoder.latent_codec.encode(y, z, overwrite_y=True)  # y is ours, done after
 
 
 @lru_cache(maxsize=8)

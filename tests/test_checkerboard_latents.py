@@ -140,3 +140,16 @@ def test_malformed_context_weights_are_refused_when_loading(tmp_path, tiny_model
     torch.save(state, path)
     with pytest.raises(InvalidModelError):
         load(path)
+
+
+def test_coding_over_y_gives_the_same_sections_and_leaves_y_hat_in_y(checkerboard):
+    y, z = latents(checkerboard, 3, 2, seed=7)
+    codec = checkerboard.latent_codec
+    reference = codec.encode(y.copy(), z, 1, keep_y_hat=True)
+    untouched = y.copy()
+    codec.encode(untouched, z, 1)
+    assert np.array_equal(untouched, y)  # never written without overwrite_y
+    overwritten = y.copy()
+    coded = codec.encode(overwritten, z, 1, overwrite_y=True)
+    assert coded.sections == reference.sections
+    assert np.array_equal(overwritten, reference.y_hat)

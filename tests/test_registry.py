@@ -34,9 +34,9 @@ class LoggingLatents(HyperpriorLatents):
 
     calls: list[str] = []
 
-    def encode(self, y, z, band_rows=16, keep_y_hat=False):
+    def encode(self, y, z, band_rows=16, keep_y_hat=False, overwrite_y=False):
         self.calls.append("encode")
-        return super().encode(y, z, band_rows, keep_y_hat)
+        return super().encode(y, z, band_rows, keep_y_hat, overwrite_y)
 
     def decode(self, sections, height, width, band_rows):
         self.calls.append("decode")

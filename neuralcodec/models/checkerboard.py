@@ -30,7 +30,8 @@ def encode(
             model, x, y, z, quality, effort, device, progress=progress, gray_output=gray_output
         )
     coder = model.latent_codec
-    return [coder.encode(y[i : i + 1].numpy(), z[i : i + 1].numpy()) for i in range(len(y))]
+    # y is not needed after coding: ŷ may take its place
+    return [coder.encode(y[i : i + 1].numpy(), z[i : i + 1].numpy(), overwrite_y=True) for i in range(len(y))]
 
 
 ARCHITECTURE = Architecture(CHECKERBOARD, load=load, encode=encode)
