@@ -1,6 +1,5 @@
 """Peak memory of large images, measured in a child process (not guessed)."""
 
-import resource
 import subprocess
 import sys
 
@@ -13,14 +12,21 @@ from neuralcodec.zoo import WEIGHTS_DIR
 GIB = 1024**3
 
 
+# Runs a command as its only child and prints that child's peak RSS (KiB on Linux) last: this
+# process's own RUSAGE_CHILDREN would report the largest of every child the tests ran before.
+_PEAK_OF_ONE_CHILD = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+)
+
+
 def peak_rss_of(cmd: list[str]) -> int:
     """Run ``cmd`` in a fresh process; return its peak resident set size in bytes."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_ONE_CHILD, *cmd], capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert after >= before
-    return after * 1024  # ru_maxrss is in KiB on Linux
+    return int(proc.stderr.strip().splitlines()[-1]) * 1024
 
 
 def big_photo(path, width: int, height: int) -> None:
@@ -37,7 +43,10 @@ def big_photo(path, width: int, height: int) -> None:
 
 
 @pytest.mark.slow
-def test_6000x4000_compress_and_decompress_under_3_gib(tmp_path):
+def test_6000x4000_compresses_under_1_75_gib_and_decompresses_under_1_gib(tmp_path):
+    """Measured on a 2-core Zen 5 EPYC: 1.24 GiB (torch, effort 0: the default above a megapixel)
+    and 0.6 GiB (numpy, float32 on every CPU); the compress bound leaves room for float32
+    transforms and other torch builds."""
     model = WEIGHTS_DIR / "msssim.pt"
     if not model.exists():
         pytest.skip("needs the shipped msssim weights")
@@ -48,7 +57,7 @@ def test_6000x4000_compress_and_decompress_under_3_gib(tmp_path):
     dec = peak_rss_of([*cli, "decompress", str(nc), "-o", str(out)])
     print(f"peak RSS: compress {enc / GIB:.2f} GiB, decompress {dec / GIB:.2f} GiB")
     assert Image.open(out).size == (6000, 4000)
-    assert enc < 3 * GIB and dec < 3 * GIB
+    assert enc < 1.75 * GIB and dec < 1.0 * GIB
 
 
 @pytest.mark.huge
