@@ -148,27 +148,16 @@ _psnr = _ranged(float, lambda v: 0 < v < float("inf"), "dB", "a positive number 
 _ms_ssim = _ranged(float, lambda v: 0 < v < 1, "a number between 0 and 1", "between 0 and 1 (exclusive)")
 
 
-class _ImageExtensions:
-    """Extensions Pillow knows (lower case, with the dot) -> format; .nc is not an image output.
-    The formats Pillow preloads (BMP, GIF, JPEG, PPM, PNG) answer without importing its other
-    plugins, which would add about 30 ms to every decompress."""
+def _image_format(suffix: str) -> str | None:
+    """The Pillow format of an image extension (lower case, with the dot), or None; .nc is not
+    an image output. The formats Pillow preloads (BMP, GIF, JPEG, PPM, PNG) answer without
+    importing its other plugins, which would add about 30 ms to every decompress."""
+    from PIL import Image
 
-    def get(self, suffix: str) -> str | None:
-        from PIL import Image
-
-        if suffix == ".nc":
-            return None
-        Image.preinit()
-        return Image.EXTENSION.get(suffix) or Image.registered_extensions().get(suffix)
-
-    def __contains__(self, suffix: str) -> bool:
-        return self.get(suffix) is not None
-
-    def __getitem__(self, suffix: str) -> str:
-        fmt = self.get(suffix)
-        if fmt is None:
-            raise KeyError(suffix)
-        return fmt
+    if suffix == ".nc":
+        return None
+    Image.preinit()
+    return Image.EXTENSION.get(suffix) or Image.registered_extensions().get(suffix)
 
 
 def _is_nc_file(path: Path) -> bool:
@@ -200,11 +189,10 @@ def _split_positionals(
     output), a ``.nc`` name (compress) or a name with an image extension Pillow knows
     (decompress). An output-like name anywhere else is refused rather than guessed at.
     """
-    extensions = _ImageExtensions() if command == "decompress" else {}
 
     def output_like(arg: str) -> bool:
         suffix = Path(arg).suffix.lower()
-        return suffix == ".nc" if command == "compress" else suffix in extensions
+        return suffix == ".nc" if command == "compress" else _image_format(suffix) is not None
 
     kind = "an image" if command == "compress" else "a .nc file"
     if len(positionals) == 2 and (positionals[1] == STDIO or output_like(positionals[1])):
@@ -565,15 +553,14 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         return _cmd_tree(args)
     inputs, output = _split_positionals("decompress", args.inputs, args.output)
     outputs = _outputs(inputs, output, ".png")
-    formats = _ImageExtensions()
-    unknown = [o for o in outputs if isinstance(o, Path) and o.suffix.lower() not in formats]
+    unknown = [o for o in outputs if isinstance(o, Path) and _image_format(o.suffix.lower()) is None]
     if unknown:
         raise UsageError(f"{unknown[0]}: unknown image format for extension {unknown[0].suffix!r}")
     from PIL import Image
 
     for o in outputs:  # formats Pillow reads but cannot write (.psd, .fits, ...): refuse before decoding
-        if isinstance(o, Path) and formats[o.suffix.lower()] not in Image.SAVE:
-            fmt = formats[o.suffix.lower()]
+        fmt = _image_format(o.suffix.lower()) if isinstance(o, Path) else None
+        if fmt is not None and fmt not in Image.SAVE:
             raise UsageError(f"{o}: Pillow cannot write {fmt} images; pick another extension")
     _check_stdio(inputs, outputs)
     _set_threads(args.threads, torch_backend=backend == "torch")
@@ -589,7 +576,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
         limit = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
         image = decompress(data, args.device, args.model, args.strip, limit, backend)
-        fmt = "PNG" if dst == STDIO else formats[dst.suffix.lower()]  # type: ignore[union-attr]
+        fmt = "PNG" if dst == STDIO else _image_format(dst.suffix.lower())  # type: ignore[union-attr]
         from neuralcodec.image_modes import save_options
 
         extra = save_options(image, fmt)  # metadata, and the PNG zlib level
