@@ -24,6 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from neuralcodec.effort_levels import DEFAULT_EFFORT, DEFAULT_EFFORTS, MAX_EFFORT
 
@@ -572,34 +573,43 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         data = _read(src, nc=True)
         unpack(data)  # a damaged or foreign file fails here, before a model is loaded
 
-        from neuralcodec.decoding import decompress
+        from neuralcodec.decoding import decompress_pixels
 
         limit = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
-        image = decompress(data, args.device, args.model, args.strip, limit, backend)
+        pixels = decompress_pixels(data, args.device, args.model, args.strip, limit, backend)
         fmt = "PNG" if dst == STDIO else _image_format(dst.suffix.lower())  # type: ignore[union-attr]
         from neuralcodec.image_modes import save_options
 
-        extra = save_options(image, fmt)  # metadata, and the PNG zlib level
+        # PNG is written from the decoded rows a strip at a time; other formats through Pillow
+        image = None if fmt == "PNG" else pixels.image()
+        extra = {} if image is None else save_options(image, fmt)  # metadata, and options
+
+        def write_image(out: BinaryIO) -> None:
+            if image is None:
+                pixels.save_png(out)
+            else:
+                image.save(out, format=fmt, **extra)
 
         def save(f: io.BytesIO | Path) -> None:
             try:
                 if isinstance(f, Path):
                     with _CheckedFile(io.FileIO(f, "w+")) as out:
-                        image.save(out, format=fmt, **extra)
+                        write_image(out)
                 else:
-                    image.save(f, format=fmt, **extra)
+                    write_image(f)
             except MemoryError:
                 raise
             except OSError as exc:
                 if exc.errno is not None:  # the disk or the folder, not the image: exit 3
                     raise
-                raise _unsavable(image, fmt, extra, exc) from None
+                raise _unsavable(pixels.pil_mode, fmt, extra, exc) from None
             except Exception as exc:  # Pillow refusing the mode or the file's metadata (a damaged EXIF)
-                raise _unsavable(image, fmt, extra, exc) from None
+                raise _unsavable(pixels.pil_mode, fmt, extra, exc) from None
 
         _write(dst, save, args.force)
+        width, height = pixels.size
         return (
-            f"{_name(src)} -> {_name(dst, True)}: {image.width}x{image.height} {image.mode}, "
+            f"{_name(src)} -> {_name(dst, True)}: {width}x{height} {pixels.pil_mode}, "
             f"{time.perf_counter() - start:.2f} s"
         )
 
@@ -680,8 +690,9 @@ class _CheckedFile(io.BufferedRandom):
         raise io.UnsupportedOperation("fileno")
 
 
-def _unsavable(image, fmt: str, extra: dict, exc: Exception) -> Exception:
-    """The InvalidInputError for an image Pillow will not write as ``fmt``, naming the culprit."""
+def _unsavable(mode: str, fmt: str, extra: dict, exc: Exception) -> Exception:
+    """The InvalidInputError for a ``mode`` image that will not be written as ``fmt``, naming
+    the culprit."""
     from PIL import Image
 
     from neuralcodec.errors import InvalidInputError
@@ -690,7 +701,7 @@ def _unsavable(image, fmt: str, extra: dict, exc: Exception) -> Exception:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                Image.new(image.mode, (1, 1)).save(io.BytesIO(), format=fmt, **metadata)
+                Image.new(mode, (1, 1)).save(io.BytesIO(), format=fmt, **metadata)
                 return True
             except Exception:
                 return False
@@ -701,7 +712,7 @@ def _unsavable(image, fmt: str, extra: dict, exc: Exception) -> Exception:
             f"its ICC profile / EXIF data cannot be written as {fmt} ({type(exc).__name__}: {reason}); "
             "--strip drops them"
         )
-    return InvalidInputError(f"cannot save a mode {image.mode} image as {fmt}: {reason}")
+    return InvalidInputError(f"cannot save a mode {mode} image as {fmt}: {reason}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from neuralcodec.encoded_file import (
     check_quality,
     encoded_file,
 )
-from neuralcodec.image_modes import PreparedImage, decoded_image, prepare
+from neuralcodec.image_modes import DecodedPixels, PreparedImage, decoded_pixels, prepare
 from neuralcodec.latent_codecs import file_latents
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE
 from neuralcodec.models.loaded import LoadedModel
@@ -98,7 +98,7 @@ def compress_with_stats(
         loaded.digest,
         q,
         streams.sections,
-        codec.BAND_ROWS,
+        streams.band_rows,
         coder.architecture,
         coder.format_version,
     )
@@ -130,6 +130,17 @@ def decompress(
     Images above ``max_pixels`` are refused before anything is decoded (None: up to the
     format's maximum).
     """
+    return decompress_pixels(data, device, model, strip, max_pixels).image()
+
+
+def decompress_pixels(
+    data: bytes,
+    device: str = "auto",
+    model: str | Path | LoadedModel | None = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> DecodedPixels:
+    """:func:`decompress`'s pixels before they become a PIL image (image_modes.DecodedPixels)."""
     container = unpack(bytes(data))
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
@@ -137,4 +148,4 @@ def decompress(
     y_hat = torch.from_numpy(file_latents(loaded, container))
     pixels = codec.synthesize(loaded, y_hat, h.quality, h.height, h.width, device)
     rgb = pixels[0].permute(1, 2, 0).numpy()
-    return decoded_image(container, rgb, strip)
+    return decoded_pixels(container, rgb, strip)

@@ -10,13 +10,16 @@ else numpy.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from neuralcodec.container import DEFAULT_MAX_PIXELS, Container, unpack
 from neuralcodec.errors import DeviceUnavailableError
 from neuralcodec.runtime import require_torch, torch_available
+
+if TYPE_CHECKING:  # numpy loads only after ncodec --threads has set the BLAS's threads
+    from neuralcodec.image_modes import DecodedPixels
 
 BACKENDS = ("auto", "torch", "numpy")
 
@@ -54,13 +57,26 @@ def decompress(
     Images above ``max_pixels`` are refused before anything is decoded (None: up to the
     format's maximum). ``backend``: see the module docstring.
     """
+    return decompress_pixels(data, device, model, strip, max_pixels, backend).image()
+
+
+def decompress_pixels(
+    data: bytes,
+    device: str = "auto",
+    model: Any = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    backend: str = "auto",
+) -> DecodedPixels:
+    """:func:`decompress`'s pixels before they become a PIL image (image_modes.DecodedPixels:
+    what ``ncodec decompress`` writes a PNG from, a strip at a time)."""
     if choose_backend(backend, device, model) == "numpy":
         from neuralcodec import numpy_decoder
 
-        return numpy_decoder.decompress(data, model, strip, max_pixels)
+        return numpy_decoder.decompress_pixels(data, model, strip, max_pixels)
     from neuralcodec import coding
 
-    return coding.decompress(data, device, model, strip, max_pixels)
+    return coding.decompress_pixels(data, device, model, strip, max_pixels)
 
 
 def read_header(data: bytes) -> Container:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from neuralcodec.container import ColorMode, Container, SectionType, check_dimensions
 from neuralcodec.errors import InvalidInputError
+from neuralcodec.png_writer import PngWriter
 
 ORIENTATION_TAG = 0x0112
 # Tags that describe how a TIFF container lays out its pixels (sizes, strips, tiles, sample
@@ -27,6 +29,9 @@ ORIENTATION_TAG = 0x0112
 CONTAINER_LAYOUT_TAGS = frozenset(
     (256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 34675)
 )
+# Pixels are copied out of a Pillow image this many bytes of rows at a time: np.asarray(image)
+# goes through Image.tobytes, which holds the whole image twice more (its pieces and their join).
+STRIP_BYTES = 16 << 20
 
 
 @dataclass
@@ -87,6 +92,25 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
         return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
     raise InvalidInputError(f"array shape {array.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
+
+
+def pixel_array(image: Image.Image, channel: int | slice | None = None) -> np.ndarray:
+    """An 8-bit image's samples as a writable uint8 array, (H, W) for one band or ``channel`` an
+    int, else (H, W, C) (``channel`` a slice selects bands). Copied a strip of rows (about
+    STRIP_BYTES) at a time, so it needs the array plus one strip, not three times the image."""
+    width, height = image.size
+    bands = len(image.getbands())
+    if bands == 1:
+        channel = None
+    picked = range(bands)[channel] if channel is not None else range(bands)
+    shape = (height, width) if isinstance(picked, int) or bands == 1 else (height, width, len(picked))
+    out = np.empty(shape, dtype=np.uint8)
+    rows = max(1, STRIP_BYTES // max(1, width * bands))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        strip = np.asarray(image.crop((0, top, width, bottom)))
+        out[top:bottom] = strip if channel is None else strip[..., channel]
+    return out
 
 
 def _carried_exif(image: Image.Image) -> bytes | None:
@@ -151,19 +175,19 @@ def prepare(source: Image.Image | str | Path | np.ndarray, keep_metadata: bool =
     if mode == "PA":
         image, mode = image.convert("RGBA"), "RGBA"
     if mode in ("L", "LA"):
-        alpha = np.asarray(image.getchannel("A")) if mode == "LA" else None
-        gray = np.asarray(image.getchannel("L"))
+        alpha = pixel_array(image, 1) if mode == "LA" else None
+        gray = pixel_array(image, 0)
         rgb = np.repeat(gray[:, :, None], 3, axis=2)
         return PreparedImage(rgb, ColorMode.LA if alpha is not None else ColorMode.L, alpha, icc, exif, notes)
     if mode == "RGBA":
-        alpha = np.asarray(image.getchannel("A"))
-        return PreparedImage(np.asarray(image.convert("RGB")), ColorMode.RGBA, alpha, icc, exif, notes)
+        rgb, alpha = pixel_array(image, slice(0, 3)), pixel_array(image, 3)
+        return PreparedImage(rgb, ColorMode.RGBA, alpha, icc, exif, notes)
     if mode != "RGB":
         if mode == "CMYK":
             notes.append("CMYK input was converted to RGB")
             icc = None  # a CMYK profile does not describe the RGB pixels
         image = image.convert("RGB")
-    return PreparedImage(np.asarray(image), ColorMode.RGB, None, icc, exif, notes)
+    return PreparedImage(pixel_array(image), ColorMode.RGB, None, icc, exif, notes)
 
 
 def pack_alpha(alpha: np.ndarray) -> bytes:
@@ -191,8 +215,7 @@ def unpack_alpha(data: bytes, width: int, height: int) -> np.ndarray:
 def finish(rgb: np.ndarray, mode: ColorMode, alpha: np.ndarray | None) -> Image.Image:
     """Decoded RGB (+ alpha) -> a PIL image in the mode the file records."""
     if mode in (ColorMode.L, ColorMode.LA):
-        gray = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
-        image = Image.fromarray(gray, "L")
+        image = Image.fromarray(_gray(rgb), "L")
     else:
         image = Image.fromarray(rgb, "RGB")
     if alpha is not None:
@@ -200,20 +223,86 @@ def finish(rgb: np.ndarray, mode: ColorMode, alpha: np.ndarray | None) -> Image.
     return image
 
 
-def decoded_image(container: Container, rgb: np.ndarray, strip: bool = False) -> Image.Image:
-    """The decoded RGB (H, W, 3) of a file as the image it records: its mode, its lossless alpha,
-    and (unless ``strip``) its ICC profile and EXIF in ``image.info``."""
+@dataclass
+class DecodedPixels:
+    """A decoded file's pixels before they become an image: the synthesised RGB (H, W, 3), the
+    mode the file records, its lossless alpha and (unless stripped) its ICC profile and EXIF."""
+
+    rgb: np.ndarray
+    mode: ColorMode
+    alpha: np.ndarray | None = None
+    info: dict = field(default_factory=dict)  # "icc_profile", "exif": bytes
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def pil_mode(self) -> str:
+        return self.mode.name
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        """Rows top .. bottom as the image's samples: (n, W) for L, (n, W, C) otherwise; the
+        same values :meth:`image` holds there."""
+        rgb = self.rgb[top:bottom]
+        if self.mode in (ColorMode.L, ColorMode.LA):
+            color = _gray(rgb)[:, :, None]
+        else:
+            color = rgb
+        if self.alpha is None:
+            return color[:, :, 0] if self.mode == ColorMode.L else color
+        return np.concatenate([color, self.alpha[top:bottom, :, None]], axis=2)
+
+    def image(self) -> Image.Image:
+        """The PIL image (mode RGB, L, RGBA or LA), with the metadata in ``image.info``."""
+        image = finish(self.rgb, self.mode, self.alpha)
+        image.info.update(self.info)
+        return image
+
+    def save_png(self, fp: BinaryIO) -> None:
+        """Writes the image as PNG (zlib level PNG_COMPRESS_LEVEL, its ICC profile and EXIF) a
+        strip of rows at a time (neuralcodec.png_writer): no second copy of the pixels."""
+        width, height = self.size
+        writer = PngWriter(
+            fp,
+            width,
+            height,
+            self.pil_mode,
+            icc=self.info.get("icc_profile"),
+            exif=self.info.get("exif"),
+            level=PNG_COMPRESS_LEVEL,
+        )
+        rows = max(1, STRIP_BYTES // 16 // max(1, width * 4))  # filtering holds ~16 bytes per byte
+        for top in range(0, height, rows):
+            writer.write(self.rows(top, min(height, top + rows)))
+        writer.close()
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    """The decoded gray of R=G=B-coded pixels: the rounded mean of the three channels."""
+    return np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+
+
+def decoded_pixels(container: Container, rgb: np.ndarray, strip: bool = False) -> DecodedPixels:
+    """The decoded RGB (H, W, 3) of a file with what it records: its mode, its lossless alpha
+    and (unless ``strip``) its ICC profile and EXIF."""
     h = container.header
     alpha = None
     if h.mode in (ColorMode.RGBA, ColorMode.LA):
         alpha = unpack_alpha(container.section(SectionType.ALPHA)[0], h.width, h.height)
-    image = finish(rgb, h.mode, alpha)
+    info = {}
     if not strip:
         for kind, key in ((SectionType.ICC, "icc_profile"), (SectionType.EXIF, "exif")):
             found = container.section(kind)
             if found:
-                image.info[key] = found[0]
-    return image
+                info[key] = found[0]
+    return DecodedPixels(rgb, h.mode, alpha, info)
+
+
+def decoded_image(container: Container, rgb: np.ndarray, strip: bool = False) -> Image.Image:
+    """The decoded RGB (H, W, 3) of a file as the image it records: its mode, its lossless alpha,
+    and (unless ``strip``) its ICC profile and EXIF in ``image.info``."""
+    return decoded_pixels(container, rgb, strip).image()
 
 
 # zlib level of the PNG files decoders write. Decoded Kodak images (mse, quality 75) at level 3

@@ -23,7 +23,7 @@ from neuralcodec.entropy_decoder import EntropyParameters
 from neuralcodec.entropy_models import TableSet
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_numpy import HyperSynthesis
-from neuralcodec.image_modes import decoded_image
+from neuralcodec.image_modes import DecodedPixels, decoded_pixels
 from neuralcodec.latent_codec import LatentCodec
 from neuralcodec.latent_codecs import file_latents, latent_codecs
 from neuralcodec.models.interface import DEFAULT_ARCHITECTURE, quality_to_level
@@ -125,10 +125,20 @@ def decompress(
 ) -> Image.Image:
     """Decode ``.nc`` bytes to a PIL image (mode RGB, L, RGBA or LA as recorded), as
     neuralcodec.decompress does, without torch."""
+    return decompress_pixels(data, model, strip, max_pixels).image()
+
+
+def decompress_pixels(
+    data: bytes,
+    model: str | Path | None = None,
+    strip: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> DecodedPixels:
+    """:func:`decompress`'s pixels before they become a PIL image (image_modes.DecodedPixels)."""
     container = unpack(bytes(data))
     h = container.header
     check_pixel_limit(h.width, h.height, max_pixels)
     loaded = model_for(h, model)
     y_hat = file_latents(loaded, container)
     rgb = loaded.synthesis(y_hat, quality_to_level(h.quality, loaded.levels), h.height, h.width)
-    return decoded_image(container, rgb, strip)
+    return decoded_pixels(container, rgb, strip)

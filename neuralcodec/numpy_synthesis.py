@@ -95,8 +95,9 @@ class Synthesis:
         return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
     def __call__(self, y_hat: np.ndarray, level: float, height: int, width: int) -> np.ndarray:
-        """ŷ (1, M, h, w) -> uint8 RGB (height, width, 3), cropped from the padded size; tile
-        by tile (TILE, HALO), so memory beyond ŷ and the pixels stays bounded at any size."""
+        """ŷ (1, M, h, w) -> uint8 RGB (height, width, 3), a view cropped from the padded size
+        (its rows are contiguous); tile by tile (TILE, HALO), so memory beyond ŷ and the pixels
+        stays bounded at any size."""
         inverse_gain = self.inverse_gain(level)
         size = (y_hat.shape[2], y_hat.shape[3])
         out = run_tiled(
@@ -107,5 +108,6 @@ class Synthesis:
             1,
             (TILE, TILE),
             HALO,
+            channels_last=True,
         )
-        return np.ascontiguousarray(out[0, :, :height, :width].transpose(1, 2, 0))
+        return out[0, :height, :width]

@@ -31,6 +31,10 @@ def _to_host(x: Array) -> Array:
     return x if isinstance(x, np.ndarray) else x.cpu()
 
 
+def _channels_last(x: Array) -> Array:
+    return x.transpose(0, 2, 3, 1) if isinstance(x, np.ndarray) else x.permute(0, 2, 3, 1)
+
+
 def run_tiled(
     fn: Callable[[Array], Array],
     read: Reader,
@@ -39,12 +43,14 @@ def run_tiled(
     down: int,
     tile: tuple[int, int],
     halo: int,
+    channels_last: bool = False,
 ) -> Array:
     """Apply ``fn`` over an input of ``size`` (H, W) tile by tile; output is (H, W)·up/down.
 
     ``fn`` maps a (B, C, h, w) input crop to a (B, C', h·up/down, w·up/down) output: a torch
     tensor on any device, or a numpy array; the assembled output is of the same kind, on the
-    CPU, with ``fn``'s output dtype.
+    CPU, with ``fn``'s output dtype, (B, C', H', W'), or (B, H', W', C') with
+    ``channels_last`` (each tile transposed as it is written: no second whole-size copy).
     """
     height, width = size
     tile_h, tile_w = tile
@@ -59,7 +65,7 @@ def run_tiled(
             result = fn(read(r0, c0, r1 - r0, c1 - c0))
             if out is None:
                 shape = (result.shape[0], result.shape[1], height * up // down, width * up // down)
-                out = _host_empty(result, shape)
+                out = _host_empty(result, (shape[0], *shape[2:], shape[1]) if channels_last else shape)
             bottom, right = min(height, top + tile_h), min(width, left + tile_w)
             crop = result[
                 :,
@@ -67,9 +73,12 @@ def run_tiled(
                 (top - r0) * up // down : (bottom - r0) * up // down,
                 (left - c0) * up // down : (right - c0) * up // down,
             ]
-            out[:, :, top * up // down : bottom * up // down, left * up // down : right * up // down] = (
-                _to_host(crop)
-            )
+            rows = slice(top * up // down, bottom * up // down)
+            cols = slice(left * up // down, right * up // down)
+            if channels_last:
+                out[:, rows, cols] = _channels_last(_to_host(crop))
+            else:
+                out[:, :, rows, cols] = _to_host(crop)
     assert out is not None
     return out
 

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import neuralcodec
+from neuralcodec import image_modes
 from neuralcodec.container import ColorMode
 from neuralcodec.errors import InvalidInputError
 from neuralcodec.image_modes import ORIENTATION_TAG, pack_alpha, prepare, unpack_alpha
@@ -229,3 +230,41 @@ def test_decoded_images_save_with_their_metadata_and_a_fast_png_level():
     assert save_options(image, "PNG") == {"icc_profile": b"icc", "exif": b"exif", "compress_level": 3}
     assert save_options(image, "jpeg") == {"icc_profile": b"icc", "exif": b"exif"}
     assert PNG_COMPRESS_LEVEL == 3
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_pixel_array_strips_equal_whole_image(monkeypatch, mode):
+    rng = np.random.default_rng(3)
+    bands = len(mode)
+    pixels = rng.integers(0, 256, (37, 23, bands), dtype=np.uint8)
+    image = Image.fromarray(pixels.squeeze(2) if bands == 1 else pixels, mode)
+    monkeypatch.setattr(image_modes, "STRIP_BYTES", 23 * bands * 5)  # 5 rows: 8 strips, the last of 2
+    whole = np.asarray(image)
+    assert np.array_equal(image_modes.pixel_array(image), whole)
+    for band in range(bands):
+        assert np.array_equal(image_modes.pixel_array(image, band), whole if bands == 1 else whole[..., band])
+    if bands > 1:
+        assert np.array_equal(image_modes.pixel_array(image, slice(0, bands - 1)), whole[..., :-1])
+    prepared = prepare(image)
+    assert prepared.rgb.flags.writeable and prepared.rgb.shape == (37, 23, 3)
+    assert np.array_equal(prepared.rgb[..., 0], whole if bands == 1 else whole[..., 0])
+    if mode.endswith("A"):
+        assert np.array_equal(prepared.alpha, whole[..., -1])
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_decoded_pixels_write_the_png_of_the_decoded_image(tiny_model, make_image, mode, monkeypatch):
+    from neuralcodec.decoding import decompress_pixels
+
+    source = Image.fromarray(make_image(40, 56, seed=5)).convert(mode)
+    source.info["icc_profile"] = b"profile"
+    pixels = decompress_pixels(neuralcodec.compress(source, 70, tiny_model, effort=0), model=tiny_model)
+    image = pixels.image()
+    assert image.mode == pixels.pil_mode == mode and image.size == pixels.size == (56, 40)
+    assert np.array_equal(pixels.rows(0, 40), np.asarray(image))
+    monkeypatch.setattr(image_modes, "STRIP_BYTES", 1)  # a row at a time
+    out = io.BytesIO()
+    pixels.save_png(out)
+    written = Image.open(out)
+    assert written.mode == mode and np.array_equal(np.asarray(written), np.asarray(image))
+    assert written.info["icc_profile"] == image.info["icc_profile"] == b"profile"
