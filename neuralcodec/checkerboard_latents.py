@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuralcodec.container import MAX_BAND_ROWS, band_count
+from neuralcodec.container import band_count
 from neuralcodec.entropy_decoder import EntropyParameters, band_parameters, z_values
 from neuralcodec.entropy_models import decode_groups, encode_groups, scale_indexes, table_bits
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.exact_context import CheckerboardContext, anchor_mask
-from neuralcodec.latent_codec import CodedLatents, check_section_count, code_z, latent_grid
+from neuralcodec.latent_codec import CodedLatents, band_rows_for, check_section_count, code_z, latent_grid
 from neuralcodec.quantisation import dequantize, y_symbols, z_index
 
 CHECKERBOARD = "mean-scale-checkerboard"
@@ -32,13 +32,14 @@ SymbolSource = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
-class _Band:
-    """One band's y rows and their exact h_s parameters."""
+class _PendingBand:
+    """A band whose anchors are coded: its y rows and the exact h_s parameters of its
+    non-anchors, all its non-anchors need (half of the band's parameters)."""
 
     index: int
     row0: int  # first latent row
     rows: int
-    scales: np.ndarray  # (1, M, rows, w) float64
+    scales: np.ndarray  # (M, P) float64 at the band's P non-anchors, in raster order
     means: np.ndarray
 
 
@@ -68,13 +69,14 @@ class CheckerboardLatents:
         self,
         y: np.ndarray,
         z: np.ndarray,
-        band_rows: int = MAX_BAND_ROWS,
+        band_rows: int | None = None,
         keep_y_hat: bool = False,
         overwrite_y: bool = False,
     ) -> CodedLatents:
+        band_rows = band_rows or band_rows_for(16 * y.shape[3], self.params.latent_channels)
         coded_z = code_z(self.params, z)
         bands = band_count(z.shape[2] * 64, band_rows)
-        coded = CodedLatents([coded_z.section] + [b""] * (2 * bands), coded_z.bits)
+        coded = CodedLatents([coded_z.section] + [b""] * (2 * bands), coded_z.bits, band_rows=band_rows)
         tables = self.params.y_tables
         y = np.asarray(y)
 
@@ -121,12 +123,10 @@ class CheckerboardLatents:
         """The band loop both directions share: ``symbols(section, rows, mask, index, means)``
         codes or decodes one section's symbols; returns ŷ (written into ``out`` if given)."""
         y_hat = np.zeros(shape, dtype=np.float32) if out is None else out
-        pending: _Band | None = None
+        pending: _PendingBand | None = None
         for b in range(bands):
             r0, r1 = b * band_rows, min(z_hat.shape[2], (b + 1) * band_rows)
-            scales, means = band_parameters(self.params.hyper_synthesis, z_hat, r0, r1)
-            band = _Band(b, 4 * r0, 4 * (r1 - r0), scales, means)
-            self._anchors(band, y_hat, symbols)
+            band = self._anchors(b, 4 * r0, 4 * (r1 - r0), z_hat, y_hat, symbols)
             if pending is not None:
                 self._non_anchors(pending, y_hat, bands, symbols)
             pending = band
@@ -134,20 +134,25 @@ class CheckerboardLatents:
             self._non_anchors(pending, y_hat, bands, symbols)
         return y_hat
 
-    def _anchors(self, band: _Band, y_hat: np.ndarray, symbols) -> None:
-        rows = slice(band.row0, band.row0 + band.rows)
-        mask = anchor_mask(band.row0, band.rows, y_hat.shape[3])
-        means = band.means[0][:, mask]
-        index = scale_indexes(band.scales[0][:, mask].ravel(), self.params.scale_table)
-        coded = symbols(1 + band.index, rows, mask, index, means)
-        y_hat[0][:, rows][:, mask] = dequantize(coded, means)
+    def _anchors(
+        self, index: int, row0: int, count: int, z_hat: np.ndarray, y_hat: np.ndarray, symbols
+    ) -> _PendingBand:
+        """Codes the anchors of latent rows row0 .. row0 + count; returns the band as pending."""
+        scales, means = band_parameters(self.params.hyper_synthesis, z_hat, row0 // 4, (row0 + count) // 4)
+        rows = slice(row0, row0 + count)
+        mask = anchor_mask(row0, count, y_hat.shape[3])
+        anchor_means = means[0][:, mask]
+        table = scale_indexes(scales[0][:, mask].ravel(), self.params.scale_table)
+        coded = symbols(1 + index, rows, mask, table, anchor_means)
+        y_hat[0][:, rows][:, mask] = dequantize(coded, anchor_means)
+        return _PendingBand(index, row0, count, scales[0][:, ~mask], means[0][:, ~mask])
 
-    def _non_anchors(self, band: _Band, y_hat: np.ndarray, bands: int, symbols) -> None:
+    def _non_anchors(self, band: _PendingBand, y_hat: np.ndarray, bands: int, symbols) -> None:
         halo = self.context.halo
         start = max(0, band.row0 - halo)
         stop = min(y_hat.shape[2], band.row0 + band.rows + halo)
         scales, means = self.context(
-            band.scales, band.means, y_hat[:, :, start:stop], band.row0, band.row0 - start
+            band.scales, band.means, y_hat[:, :, start:stop], band.row0, band.rows, band.row0 - start
         )
         rows = slice(band.row0, band.row0 + band.rows)
         mask = ~anchor_mask(band.row0, band.rows, y_hat.shape[3])

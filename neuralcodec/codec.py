@@ -22,6 +22,7 @@ from neuralcodec import entropy_decoder, quantisation
 from neuralcodec.container import MAX_BAND_ROWS
 from neuralcodec.entropy_models import encode_groups, gaussian_bits, table_bits
 from neuralcodec.errors import DeviceUnavailableError
+from neuralcodec.latent_codec import band_rows_for
 from neuralcodec.models import interface
 from neuralcodec.models.hyperprior import STRIDE
 from neuralcodec.models.loaded import LoadedModel
@@ -32,7 +33,6 @@ TILE = 1024  # pixels per side of a transform tile (a Kodak image is a single ti
 PIXEL_HALO = 64  # context around a g_a tile; covers g_a's 61-pixel receptive field
 LATENT_HALO = 4  # context (in y units) around a g_s tile
 Y_HALO_FOR_Z = 16  # context (in y units) around an h_a tile
-Z_HALO = entropy_decoder.Z_HALO  # context (in z units) around an h_s band
 BAND_ROWS = MAX_BAND_ROWS  # z rows per entropy-coding band (1024 pixels)
 
 
@@ -41,7 +41,8 @@ class LatentStreams:
     """The entropy-coded streams of one image, plus the model's own rate estimate."""
 
     z: bytes
-    y: list[bytes] = field(default_factory=list)  # one stream per band of BAND_ROWS z rows
+    y: list[bytes] = field(default_factory=list)  # one stream per band of band_rows z rows
+    band_rows: int = BAND_ROWS
     estimated_bits: float = 0.0  # continuous-scale likelihood of the coded symbols
     table_bits: float = 0.0  # what the integer tables allow
     y_hat: Tensor | None = None  # the ŷ a decoder will rebuild, bit for bit (when asked for)
@@ -192,20 +193,25 @@ def analyse(
 
 
 def encode_latents(
-    model: LoadedModel, y: Tensor, z: Tensor, band_rows: int = BAND_ROWS, keep_y_hat: bool = False
+    model: LoadedModel, y: Tensor, z: Tensor, band_rows: int | None = None, keep_y_hat: bool = False
 ) -> LatentStreams:
     """Entropy-code one image's latents (y: (1, M, h, w), z: (1, N, h/4, w/4)).
 
-    With ``keep_y_hat`` the streams also carry the coded ŷ, computed exactly as
-    :func:`decode_latents` computes it, so the two are bit-identical.
+    ``band_rows`` None: latent_codec.band_rows_for the image's width. With ``keep_y_hat`` the
+    streams also carry the coded ŷ, computed exactly as :func:`decode_latents` computes it, so
+    the two are bit-identical.
     """
     rows, cols = z.shape[2:]
+    band_rows = band_rows or band_rows_for(16 * y.shape[3], y.shape[1])
     z_index = _z_index(model, rows, cols)
     z_sym = z_symbols(model, z)
     z_hat = z_values(model, z_sym, rows, cols)
     z_bits = table_bits(z_sym, z_index, model.z_tables)
     streams = LatentStreams(
-        z=encode_groups(z_sym, z_index, model.z_tables), estimated_bits=z_bits, table_bits=z_bits
+        z=encode_groups(z_sym, z_index, model.z_tables),
+        band_rows=band_rows,
+        estimated_bits=z_bits,
+        table_bits=z_bits,
     )
     if keep_y_hat:
         streams.y_hat = torch.empty(y.shape, dtype=torch.float32)

@@ -18,10 +18,9 @@ import numpy as np
 
 from neuralcodec.container import LATENT_ROW, band_count
 from neuralcodec.entropy_models import TableSet, decode_groups, scale_indexes
-from neuralcodec.exact_numpy import HyperSynthesis
+from neuralcodec.exact_numpy import HyperSynthesis, context_rows
 from neuralcodec.quantisation import dequantize, y_symbols, z_index
 
-Z_HALO = 3  # context (in z units) around an h_s band; exact arithmetic keeps it bit-identical
 # Decoding computes the entropy parameters of several bands at once, up to this many bytes of
 # scales and means, so that fewer halo rows are computed twice (the same values: exact).
 PARAMETER_BYTES = 192 << 20
@@ -52,14 +51,15 @@ def z_values(z_offsets: np.ndarray, symbols: np.ndarray, rows: int, cols: int) -
 def band_parameters(
     hyper_synthesis: HyperSynthesis, z_hat: Any, r0: int, r1: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus Z_HALO rows of
-    context on each side (enough that the result equals the whole image's), as float64 numpy
-    arrays. The hyper-synthesis runs on column chunks of about CHUNK_BYTES of output, each with
-    Z_HALO columns of context (the same values: exact), so its working memory does not grow with
-    the image's width. ``hyper_synthesis`` and ``z_hat``: numpy's, or torch's exact one with a
+    """Exact (scales, means) for y rows 4·r0 .. 4·r1 from ẑ rows r0 .. r1 plus the rows of
+    context its outputs read on each side (exact_numpy.context_rows: the result equals the whole
+    image's, bit for bit), as float64 numpy arrays. The hyper-synthesis runs on column chunks of
+    about CHUNK_BYTES of output, each with as many columns of context, so its working memory does
+    not grow with the image's width. ``hyper_synthesis`` and ``z_hat``: numpy's, or torch's exact one with a
     CPU tensor (the encoder in neuralcodec.codec)."""
     rows, cols = z_hat.shape[2], z_hat.shape[3]
-    a0, a1 = max(0, r0 - Z_HALO), min(rows, r1 + Z_HALO)
+    halo = context_rows(hyper_synthesis.layers)
+    a0, a1 = max(0, r0 - halo), min(rows, r1 + halo)
     crop_rows = slice((r0 - a0) * 4, (r1 - a0) * 4)
     # h_s's output (2M ≈ 3N channels, 16 latents per ẑ position, float64) and its intermediates
     bytes_per_column = 512 * z_hat.shape[1] * (a1 - a0)
@@ -68,7 +68,7 @@ def band_parameters(
     means: np.ndarray | None = None
     for c0 in range(0, cols, step):
         c1 = min(cols, c0 + step)
-        b0, b1 = max(0, c0 - Z_HALO), min(cols, c1 + Z_HALO)
+        b0, b1 = max(0, c0 - halo), min(cols, c1 + halo)
         chunk = hyper_synthesis(z_hat[:, :, a0:a1, b0:b1])
         crop_cols = slice((c0 - b0) * 4, (c1 - b0) * 4)
         part_scales, part_means = (np.asarray(a)[:, :, crop_rows, crop_cols] for a in chunk)

@@ -35,8 +35,8 @@ WEIGHT_BITS = 8  # |w_int| <= 127
 MAX_TAPS = 1 << 20
 ACTIVATIONS = ("none", "leaky")
 # Non-anchors whose parameters are computed at once: the gathered context inputs of a chunk
-# (taps · M · 8 bytes each) stay near 75 MB for M = 192, whatever the image's width.
-CHUNK_POSITIONS = 4096
+# (taps · M · 8 bytes each) stay near 19 MB for M = 192, whatever the image's width.
+CHUNK_POSITIONS = 1024
 
 
 def anchor_mask(row0: int, rows: int, cols: int) -> np.ndarray:
@@ -47,10 +47,17 @@ def anchor_mask(row0: int, rows: int, cols: int) -> np.ndarray:
     return (r + c) % 2 == 0
 
 
-def fixed_point(values: np.ndarray, shift: int) -> np.ndarray:
-    """⌊v·2^shift + ½⌋ in float64, clamped to ±ACTIVATION_MAX (exact for float32 or dyadic v)."""
-    x = np.floor(np.ldexp(np.asarray(values, dtype=np.float64), shift) + 0.5)
-    return np.clip(x, -ACTIVATION_MAX, ACTIVATION_MAX, out=x)
+def fixed_point(values: np.ndarray, shift: int, out: np.ndarray | None = None) -> np.ndarray:
+    """⌊v·2^shift + ½⌋ in float64, clamped to ±ACTIVATION_MAX (exact for float32 or dyadic v);
+    written into ``out`` (a float64 array of values' shape) when given."""
+    if out is None:
+        out = np.array(values, dtype=np.float64)
+    else:
+        out[...] = values
+    np.ldexp(out, shift, out=out)
+    out += 0.5
+    np.floor(out, out=out)
+    return np.clip(out, -ACTIVATION_MAX, ACTIVATION_MAX, out=out)
 
 
 @dataclass(frozen=True)
@@ -135,20 +142,28 @@ class CheckerboardContext:
         return self.context.weight.shape[2] // 2
 
     def __call__(
-        self, scales: np.ndarray, means: np.ndarray, anchors: np.ndarray, band_row0: int, above: int
+        self,
+        scales: np.ndarray,
+        means: np.ndarray,
+        anchors: np.ndarray,
+        band_row0: int,
+        band_rows: int,
+        above: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (scales, means) at the non-anchors of a band of latent rows.
+        """Exact (scales, means) at the non-anchors of a band of ``band_rows`` latent rows whose
+        first row is image row ``band_row0``.
 
-        ``scales``, ``means``: the hyperprior's exact parameters of the band (1, M, h, w),
-        float64, whose first row is image row ``band_row0``; ``anchors``: the decoded ŷ (float32,
-        (1, M, rows, w)) of the band plus ``above`` rows above it and any rows below it (up to
-        :attr:`halo` each way are used; fewer only at the image's edges, where the context
-        reads zeros). Its non-anchor entries are ignored. Returns (M, P) float64 arrays for the
-        band's P non-anchors in raster order."""
-        m, h, w = scales.shape[1:]
-        if anchors.shape[2] < above + h:
+        ``scales``, ``means``: the hyperprior's exact parameters (M, P), float64, at the band's
+        P non-anchors in raster order; ``anchors``: the decoded ŷ (float32, (1, M, rows, w)) of
+        the band plus ``above`` rows above it and any rows below it (up to :attr:`halo` each way
+        are used; fewer only at the image's edges, where the context reads zeros). Its
+        non-anchor entries are ignored. Returns (M, P) float64 arrays, in the same order."""
+        m, w = scales.shape[0], anchors.shape[3]
+        if anchors.shape[2] < above + band_rows:
             raise ValueError("anchors must cover the band")
-        rows, cols = np.nonzero(~anchor_mask(band_row0, h, w))
+        rows, cols = np.nonzero(~anchor_mask(band_row0, band_rows, w))
+        if scales.shape != (m, rows.size) or means.shape != scales.shape:
+            raise ValueError("scales and means must be (M, P) at the band's non-anchors")
         padded = self._padded_anchors(anchors[0])
         out = np.empty((2 * m, rows.size))
         for p0 in range(0, rows.size, CHUNK_POSITIONS):
@@ -157,7 +172,7 @@ class CheckerboardContext:
             ctx = self.context.rescale(
                 self._context_sums(padded, r + above, c), self.anchor_shift, self.slope, 0
             )
-            params = np.concatenate([scales[0][:, r, c], means[0][:, r, c]])
+            params = np.concatenate([scales[:, at], means[:, at]])
             x = np.concatenate([fixed_point(params, self.param_shift), ctx])
             shift = self.param_shift
             for layer in self.layers[:-1]:
@@ -182,7 +197,7 @@ class CheckerboardContext:
         """The anchors' fixed-point integers (M, rows + 2r, w + 2r), zero outside the slab."""
         r = self.context.weight.shape[2] // 2
         padded = np.zeros((anchors.shape[0], anchors.shape[1] + 2 * r, anchors.shape[2] + 2 * r))
-        padded[:, r:-r, r:-r] = fixed_point(anchors, self.anchor_shift)
+        fixed_point(anchors, self.anchor_shift, out=padded[:, r:-r, r:-r])
         return padded
 
     def _context_sums(self, padded: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ gives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +22,26 @@ ACTIVATION_BITS = 20
 ACTIVATION_MAX = 2**ACTIVATION_BITS - 1  # activations are clamped to [0, 2^20)
 # Worst case |acc| < 2^14 * 2^20 * (kernel taps) must stay below 2^53.
 MAX_TAPS = 2 ** (53 - WEIGHT_BITS - ACTIVATION_BITS - 1)
+
+
+def context_rows(layers: Sequence[Any]) -> int:
+    """Rows (and columns) of input a chain of square convolutions (``layers``: each with
+    ``weight`` (…, k, k), ``stride``, ``padding``, ``transposed``, as Layer and exact.ExactLayer)
+    reads on each side of the outputs of one input row: the context a band of input rows needs
+    for its outputs to equal the whole input's. Output row o of a convolution reads inputs
+    s·o − p .. s·o − p + k − 1; of a transposed one, ⌈(o + p − k + 1)/s⌉ .. ⌊(o + p)/s⌋. For
+    the mean-scale h_s (two 5×5 transposed layers of stride 2, then a 3×3 convolution): 2."""
+    upsampling = 1
+    for layer in layers:
+        upsampling = upsampling * layer.stride if layer.transposed else upsampling // layer.stride
+    low, high = 0, max(1, upsampling) - 1  # the outputs of input row 0
+    for layer in reversed(layers):
+        k, s, p = layer.weight.shape[-1], layer.stride, layer.padding
+        if layer.transposed:
+            low, high = -((k - 1 - p - low) // s), (high + p) // s
+        else:
+            low, high = s * low - p, s * high - p + k - 1
+    return max(0, -low, high)
 
 
 @dataclass(frozen=True)
@@ -71,11 +93,14 @@ class HyperSynthesis:
             acc = layer.accumulate(x)
             total_shift = layer.weight_shift + shift_in
             if i == len(self.layers) - 1:
-                out = acc * 2.0**-total_shift
-                half = out.shape[1] // 2
-                return out[:, :half], out[:, half:]
-            # ReLU, rescale to the next activation's fixed point, round half up, clamp.
-            x = np.floor(np.maximum(acc, 0) * 2.0 ** (layer.output_shift - total_shift) + 0.5)
-            x = np.minimum(x, ACTIVATION_MAX)
+                acc *= 2.0**-total_shift
+                half = acc.shape[1] // 2
+                return acc[:, :half], acc[:, half:]
+            # ReLU, rescale to the next activation's fixed point, round half up, clamp: in place,
+            # the same operations in the same order as out of place (so the same bits).
+            np.maximum(acc, 0, out=acc)
+            acc *= 2.0 ** (layer.output_shift - total_shift)
+            acc += 0.5
+            x = np.minimum(np.floor(acc, out=acc), ACTIVATION_MAX, out=acc)
             shift_in = layer.output_shift
         raise RuntimeError("unreachable")

@@ -25,6 +25,19 @@ from neuralcodec.entropy_models import CorruptStreamError, encode_groups, table_
 from neuralcodec.quantisation import dequantize, z_index, z_symbols
 
 HYPERPRIOR = "mean-scale-hyperprior"
+# An encoder holds the exact (scales, means) of a band's latents in float64 (two bands for a
+# checkerboard); bands are made lower than MAX_BAND_ROWS where that would exceed this.
+BAND_PARAMETER_BYTES = 96 << 20
+
+
+def band_rows_for(width: int, latent_channels: int) -> int:
+    """ẑ rows per band that encoders write for an image ``width`` pixels wide: MAX_BAND_ROWS
+    (1024 pixel rows) up to about 8,000 pixels for M = 192 latent channels, fewer for wider
+    images, so that a band's float64 scales and means stay within BAND_PARAMETER_BYTES (6 rows
+    at 20,000 pixels). Every band height from 1 to MAX_BAND_ROWS decodes to the same ŷ (only
+    the sections' boundaries move), so this is the encoder's choice, recorded in the header."""
+    row_bytes = 2 * latent_channels * 16 * -(-width // LATENT_ROW) * 8
+    return max(1, min(MAX_BAND_ROWS, BAND_PARAMETER_BYTES // row_bytes))
 
 
 @dataclass
@@ -35,6 +48,7 @@ class CodedLatents:
     sections: list[bytes] = field(default_factory=list)
     estimated_bits: float = 0.0
     y_hat: np.ndarray | None = None
+    band_rows: int = MAX_BAND_ROWS  # what the header records
 
     @property
     def actual_bits(self) -> int:
@@ -45,7 +59,8 @@ class LatentCodec(Protocol):
     """What the container, the encoders and the decoders need from an architecture's entropy
     side. ``encode`` then ``decode`` of its sections gives the same ŷ on every machine.
     ``encode`` may write ŷ over ``y`` when ``overwrite_y`` is set (a caller done with y saves
-    holding both); it never does otherwise."""
+    holding both); it never does otherwise. Its ``band_rows`` None means :func:`band_rows_for`
+    the image's width; the result records the height used."""
 
     architecture: str  # the registry name a format-3 header stores
     format_version: int  # the container version its files use
@@ -56,7 +71,7 @@ class LatentCodec(Protocol):
         self,
         y: np.ndarray,
         z: np.ndarray,
-        band_rows: int = MAX_BAND_ROWS,
+        band_rows: int | None = None,
         keep_y_hat: bool = False,
         overwrite_y: bool = False,
     ) -> CodedLatents: ...
@@ -117,13 +132,14 @@ class HyperpriorLatents:
         self,
         y: np.ndarray,
         z: np.ndarray,
-        band_rows: int = MAX_BAND_ROWS,
+        band_rows: int | None = None,
         keep_y_hat: bool = False,
         overwrite_y: bool = False,  # not needed: bands are coded without a whole ŷ
     ) -> CodedLatents:
         p = self.params
+        band_rows = band_rows or band_rows_for(16 * y.shape[3], p.latent_channels)
         coded_z = code_z(p, z)
-        coded = CodedLatents([coded_z.section], coded_z.bits)
+        coded = CodedLatents([coded_z.section], coded_z.bits, band_rows=band_rows)
         if keep_y_hat:
             coded.y_hat = np.empty(y.shape, dtype=np.float32)
         for band in quantised_bands(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK_BYTES = 64 << 20  # at most this much of gathered inputs or tap products held at once
+CHUNK_BYTES = 16 << 20  # at most this much of gathered inputs or tap products held at once
 BAND_BYTES = 2 << 20  # gathered inputs of one output phase's band (conv_transpose2d_by_phase)
 
 

@@ -95,6 +95,7 @@ def compress_with_stats(
         digest,
         q,
         coded.sections,
+        coded.band_rows,
         architecture=coder.architecture,
         format_version=coder.format_version,
     )

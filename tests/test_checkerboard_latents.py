@@ -93,12 +93,15 @@ def test_context_parameters_do_not_depend_on_the_chunk_of_positions(checkerboard
     m = context.context.weight.shape[1]
     rng = np.random.default_rng(6)
     anchors = (rng.standard_normal((1, m, 9, 13)) * 5).astype(np.float32)
-    scales = np.exp(rng.uniform(-2, 3, (1, m, 5, 13)))
-    means = rng.standard_normal((1, m, 5, 13))
-    whole = context(scales, means, anchors, 3, 2)
+    positions = int((~anchor_mask(3, 5, 13)).sum())
+    scales = np.exp(rng.uniform(-2, 3, (m, positions)))
+    means = rng.standard_normal((m, positions))
+    whole = context(scales, means, anchors, 3, 5, 2)
     monkeypatch.setattr(exact_context, "CHUNK_POSITIONS", 7)
-    chunked = context(scales, means, anchors, 3, 2)
+    chunked = context(scales, means, anchors, 3, 5, 2)
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked))
+    with pytest.raises(ValueError, match="non-anchors"):
+        context(scales[:, 1:], means[:, 1:], anchors, 3, 5, 2)
 
 
 def test_corrupt_or_missing_sections_are_refused(checkerboard):

@@ -43,10 +43,10 @@ def big_photo(path, width: int, height: int) -> None:
 
 
 @pytest.mark.slow
-def test_6000x4000_compresses_under_1_75_gib_and_decompresses_under_1_gib(tmp_path):
-    """Measured on a 2-core Zen 5 EPYC: 1.24 GiB (torch, effort 0: the default above a megapixel)
-    and 0.6 GiB (numpy, float32 on every CPU); the compress bound leaves room for float32
-    transforms and other torch builds."""
+def test_6000x4000_compresses_under_1_6_gib_and_decompresses_under_0_75_gib(tmp_path):
+    """Measured on a 2-core Zen 5 EPYC: 1.10 GiB (torch, effort 0: the default above a megapixel;
+    1.30 GiB with float32 transforms) and 0.45 GiB (numpy, float32 on every CPU); the bounds
+    leave room for other torch builds."""
     model = WEIGHTS_DIR / "msssim.pt"
     if not model.exists():
         pytest.skip("needs the shipped msssim weights")
@@ -57,7 +57,7 @@ def test_6000x4000_compresses_under_1_75_gib_and_decompresses_under_1_gib(tmp_pa
     dec = peak_rss_of([*cli, "decompress", str(nc), "-o", str(out)])
     print(f"peak RSS: compress {enc / GIB:.2f} GiB, decompress {dec / GIB:.2f} GiB")
     assert Image.open(out).size == (6000, 4000)
-    assert enc < 1.75 * GIB and dec < 1.0 * GIB
+    assert enc < 1.6 * GIB and dec < 0.75 * GIB
 
 
 @pytest.mark.huge

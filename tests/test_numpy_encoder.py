@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 import neuralcodec
-from neuralcodec import numpy_decoder, numpy_encoder
-from neuralcodec.container import SectionType, unpack
+from neuralcodec import latent_codec, numpy_decoder, numpy_encoder
+from neuralcodec.container import MAX_BAND_ROWS, SectionType, unpack
 from neuralcodec.entropy_models import decode_groups
 from neuralcodec.errors import InvalidModelError
+from neuralcodec.latent_codec import band_rows_for
 from neuralcodec.latent_codecs import file_latents
 from neuralcodec.numpy_analysis import Analysis
 from neuralcodec.quantisation import z_index
@@ -61,6 +62,28 @@ def test_symbols_equal_the_torch_encoders(tiny_models, make_image, size):
     theirs = symbols(neuralcodec.compress(rgb, 55, tiny_models, "cpu", effort=0), tiny_models)
     for got, expected in zip(ours, theirs):
         assert got.shape == expected.shape and np.mean(got == expected) >= 0.999
+
+
+def test_band_heights_follow_the_width_as_both_encoders_choose_them():
+    heights = [band_rows_for(width, 192) for width in (768, 6000, 8192, 9000, 12000, 20000, 10**6)]
+    assert heights == [MAX_BAND_ROWS, MAX_BAND_ROWS, MAX_BAND_ROWS, 14, 10, 6, 1]
+
+
+def test_lower_bands_for_wide_images_change_the_sections_not_the_latents(
+    tiny_architectures, make_image, monkeypatch
+):
+    rgb = make_image(200, 130, seed=4)  # 4 ẑ rows
+    whole = {"torch": neuralcodec.compress(rgb, 60, tiny_architectures, "cpu", effort=0)}
+    whole["numpy"] = numpy_encoder.compress(rgb, 60, tiny_architectures)
+    monkeypatch.setattr(latent_codec, "BAND_PARAMETER_BYTES", 1)  # as if the image were very wide
+    banded = {"torch": neuralcodec.compress(rgb, 60, tiny_architectures, "cpu", effort=0)}
+    banded["numpy"] = numpy_encoder.compress(rgb, 60, tiny_architectures)
+    for encoder, data in banded.items():
+        assert unpack(whole[encoder]).header.band_rows == MAX_BAND_ROWS
+        assert unpack(data).header.band_rows == 1 and len(unpack(data).model_sections()) > 2
+        assert np.array_equal(
+            symbols(data, tiny_architectures)[1], symbols(whole[encoder], tiny_architectures)[1]
+        )
 
 
 def test_tiles_change_nothing_but_rounding(tiny_model, make_image):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from neuralcodec import codec, entropy_decoder
+from neuralcodec.exact_numpy import context_rows
 from neuralcodec.tiling import run_tiled, tensor_reader
 from neuralcodec.zoo import load_model
 
@@ -86,3 +87,34 @@ def test_small_tiles_and_bands_decode_like_one_piece(tiny_model, make_image, mon
     # Rate of the banded stream stays within 2% of the single-piece stream.
     assert banded.actual_bits <= 1.02 * whole.actual_bits + 64 * len(banded.y)
     assert np.isclose(tiled.estimated_bits, whole.estimated_bits, rtol=0.02)
+
+
+def test_bands_read_exactly_the_context_rows_of_the_hyper_synthesis(tiny_model, monkeypatch):
+    model = load_model(tiny_model)
+    halo = context_rows(model.hyper_synthesis.layers)
+    assert halo == 2  # two 5×5 transposed layers of stride 2, then a 3×3 convolution
+    assert context_rows(model.latent_codec.params.hyper_synthesis.layers) == halo
+    z = torch.randint(-3, 4, (1, model.config.N, 12, 12)).double()
+    whole_scales, _ = model.hyper_synthesis(z)
+    monkeypatch.setattr(entropy_decoder, "context_rows", lambda layers: halo - 1)
+    scales, _ = entropy_decoder.band_parameters(model.hyper_synthesis, z, 4, 8)
+    assert not np.array_equal(scales, whole_scales[:, :, 16:32].numpy())  # one row less is not enough
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_channels_last_output_is_the_transposed_output(kind):
+    x = torch.randn(1, 2, 37, 45)
+    x = x.numpy() if kind == "numpy" else x
+
+    def up(t):  # 2× nearest-neighbour upsampling to three channels: a local function
+        t = (
+            t.repeat(2, axis=2).repeat(2, axis=3)
+            if kind == "numpy"
+            else t.repeat_interleave(2, 2).repeat_interleave(2, 3)
+        )
+        return t[:, [0, 1, 0]]
+
+    whole = run_tiled(up, tensor_reader(x), (37, 45), 2, 1, (16, 16), 0)
+    last = run_tiled(up, tensor_reader(x), (37, 45), 2, 1, (16, 16), 0, channels_last=True)
+    expected = whole.transpose(0, 2, 3, 1) if kind == "numpy" else whole.permute(0, 2, 3, 1)
+    assert last.shape == (1, 74, 90, 3) and (last == expected).all()

@@ -92,10 +92,18 @@ class CheckerboardWindowRate(HyperpriorWindowRate):
             y_hat = np.zeros(y_np.shape, dtype=np.float32)
             self._round_onto_grid(y_np, means, index, is_anchor, k, y_hat)
             # The non-anchors: the context's parameters, read from the anchors just rounded.
-            ctx_scales, ctx_means = model.context(hs_scales.numpy(), hs_means.numpy(), y_hat, 0, 0)
-            means[0][:, ~is_anchor] = ctx_means
-            index[0][:, ~is_anchor] = scale_indexes(ctx_scales, model.scale_table)
-            self._round_onto_grid(y_np, means, index, ~is_anchor, k, y_hat)
+            non_anchor = ~is_anchor
+            ctx_scales, ctx_means = model.context(
+                hs_scales.numpy()[0][:, non_anchor],
+                hs_means.numpy()[0][:, non_anchor],
+                y_hat,
+                0,
+                len(y_hat[0, 0]),
+                0,
+            )
+            means[0][:, non_anchor] = ctx_means
+            index[0][:, non_anchor] = scale_indexes(ctx_scales, model.scale_table)
+            self._round_onto_grid(y_np, means, index, non_anchor, k, y_hat)
         k, index = k.ravel(), index.ravel()
         z_core_hard, z_bits = self._z_bits(z_hard)
         bits = z_bits + table_bits(k, index, model.y_tables)
