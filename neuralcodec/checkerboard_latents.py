@@ -7,7 +7,8 @@ Sections, in file order: z; then for each band of ``band_rows`` ẑ rows its anc
 non-anchors, coded with the context model's exact parameters. Within a section the symbols are
 in (channel, row, column) order, as in a format-2 y section. A band's non-anchors need the
 anchors up to the context's halo (2 rows) below the band, so the coder works one band behind:
-anchors of band b, then non-anchors of band b − 1; only two bands' parameters are held.
+anchors of band b, then non-anchors of band b − 1, holding band b's parameters and the
+non-anchors' of band b − 1 (one and a half bands').
 """
 
 from __future__ import annotations
