@@ -26,6 +26,8 @@ Y_HALO = 16  # context (in y units) around an h_a tile (codec.Y_HALO_FOR_Z)
 G_A_STRIDE, H_A_STRIDE = 16, 4  # pixels per y sample, y samples per z sample
 H_A_STRIDES = (1, 2, 2)  # of h_a.0 (3×3), h_a.2 and h_a.4 (5×5); g_a's convolutions all have 2
 
+GDN_BYTES = 8 << 20  # float32 activations a GDN normalises at once (per temporary)
+
 Weights = tuple[np.ndarray, np.ndarray]  # (weight (C_out, C_in, k, k), bias (C_out,)), float32
 
 
@@ -43,10 +45,18 @@ class GDN:
         return cls(_non_negative(beta, _BETA_MIN), _non_negative(gamma, 0.0))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """GDN of x (1, C, h, w), written over x (when contiguous) a chunk of about GDN_BYTES of
+        positions at a time, so that it needs no whole-size temporaries."""
         flat = x.reshape(x.shape[1], -1)
-        norm = self.gamma @ np.square(flat)
-        norm += self.beta[:, None]
-        return (flat * (np.float32(1.0) / np.sqrt(norm))).reshape(x.shape)
+        step = max(1, GDN_BYTES // (4 * flat.shape[0]))
+        for first in range(0, flat.shape[1], step):
+            part = flat[:, first : first + step]
+            norm = self.gamma @ np.square(part)
+            norm += self.beta[:, None]
+            np.sqrt(norm, out=norm)
+            np.divide(np.float32(1.0), norm, out=norm)
+            part *= norm
+        return flat.reshape(x.shape)
 
 
 def replicate_reader(rgb: np.ndarray) -> Callable[[int, int, int, int], np.ndarray]:

@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 import neuralcodec
-from neuralcodec import latent_codec, numpy_decoder, numpy_encoder
+from neuralcodec import latent_codec, numpy_analysis, numpy_decoder, numpy_encoder
 from neuralcodec.container import MAX_BAND_ROWS, SectionType, unpack
 from neuralcodec.entropy_models import decode_groups
 from neuralcodec.errors import InvalidModelError
 from neuralcodec.latent_codec import band_rows_for
 from neuralcodec.latent_codecs import file_latents
-from neuralcodec.numpy_analysis import Analysis
+from neuralcodec.numpy_analysis import GDN, Analysis
 from neuralcodec.quantisation import z_index
 from neuralcodec.weights_file import read_weights
 from neuralcodec.zoo import available_models
@@ -185,3 +185,15 @@ def test_encoding_never_imports_torch(tiny_model, make_image, tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("effort 1 refines latents with torch") and run.stdout.count("\n") == 1
+
+
+def test_gdn_in_chunks_of_positions_is_the_formula(monkeypatch):
+    rng = np.random.default_rng(2)
+    gdn = GDN(rng.uniform(0.5, 2, 6).astype(np.float32), rng.uniform(0, 0.2, (6, 6)).astype(np.float32))
+    x = rng.standard_normal((1, 6, 9, 11)).astype(np.float32)
+    flat = x.reshape(6, -1).astype(np.float64)
+    expected = (flat / np.sqrt(gdn.beta[:, None] + gdn.gamma.astype(np.float64) @ flat**2)).reshape(x.shape)
+    monkeypatch.setattr(numpy_analysis, "GDN_BYTES", 4 * 6 * 7)  # 7 positions at a time: 15 chunks
+    got = gdn(x.copy())
+    assert got.shape == x.shape and got.dtype == np.float32
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-6)
