@@ -299,12 +299,6 @@ def decoded_pixels(container: Container, rgb: np.ndarray, strip: bool = False) -
     return DecodedPixels(rgb, h.mode, alpha, info)
 
 
-def decoded_image(container: Container, rgb: np.ndarray, strip: bool = False) -> Image.Image:
-    """The decoded RGB (H, W, 3) of a file as the image it records: its mode, its lossless alpha,
-    and (unless ``strip``) its ICC profile and EXIF in ``image.info``."""
-    return decoded_pixels(container, rgb, strip).image()
-
-
 # zlib level of the PNG files decoders write. Decoded Kodak images (mse, quality 75) at level 3
 # came out 1.4 % smaller in total than at Pillow's default 6 (five images: −7 % to +9 % each) and
 # were written 2.8 times as fast (0.042 against 0.116 s for kodim01 on a Zen 5 EPYC).

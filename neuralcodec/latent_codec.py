@@ -25,8 +25,9 @@ from neuralcodec.entropy_models import CorruptStreamError, encode_groups, table_
 from neuralcodec.quantisation import dequantize, z_index, z_symbols
 
 HYPERPRIOR = "mean-scale-hyperprior"
-# An encoder holds the exact (scales, means) of a band's latents in float64 (two bands for a
-# checkerboard); bands are made lower than MAX_BAND_ROWS where that would exceed this.
+# An encoder holds the exact (scales, means) of a band's latents in float64 (and a checkerboard
+# the previous band's non-anchors'); bands are made lower than MAX_BAND_ROWS where a band's
+# would exceed this.
 BAND_PARAMETER_BYTES = 96 << 20
 
 

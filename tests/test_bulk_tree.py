@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
+import numpy as np
 import pytest
 from bulk_helpers import done_records, make_tree, summary, temporaries
 from PIL import Image
@@ -13,6 +15,8 @@ import neuralcodec
 from neuralcodec.bulk import compress_tree, decompress_tree, engine, tree
 from neuralcodec.bulk.worker import Worker
 from neuralcodec.cli import main
+from neuralcodec.container import ColorMode
+from neuralcodec.image_modes import DecodedPixels
 
 
 class InProcessEngine:
@@ -66,6 +70,10 @@ def test_compress_and_decompress_mirror_a_tree_with_two_workers(tmp_path, make_i
     back = decompress_tree(nc, png, model=tiny_model, jobs=2)
     assert back.exit_code == 0 and outputs(png) == [r.replace(".nc", ".png") for r in expected]
     assert Image.open(png / "f0/photo.png").size == (40, 40)
+    written = (png / "f0/photo.png").read_bytes()  # by the writer ncodec decompress uses
+    again = io.BytesIO()
+    DecodedPixels(np.asarray(Image.open(io.BytesIO(written))), ColorMode.RGB).save_png(again)
+    assert again.getvalue() == written
 
 
 def test_rerun_skips_done_files_and_redoes_changed_missing_and_partial_ones(

@@ -146,12 +146,11 @@ class Worker:
 
     def _decompress(self, item: Item) -> Outcome:
         from neuralcodec.container import DEFAULT_MAX_PIXELS
-        from neuralcodec.decoding import decompress
-        from neuralcodec.image_modes import save_options
+        from neuralcodec.decoding import decompress_pixels
 
         spec = self.spec
         limit = DEFAULT_MAX_PIXELS if spec.max_pixels is None else spec.max_pixels
-        image = decompress(item.data, spec.device, self.model, strip=spec.strip, max_pixels=limit)
+        pixels = decompress_pixels(item.data, spec.device, self.model, strip=spec.strip, max_pixels=limit)
         out = io.BytesIO()
-        image.save(out, format="PNG", **save_options(image, "PNG"))
-        return Outcome(item.name, out.getvalue(), image.width, image.height)
+        pixels.save_png(out)  # as ncodec decompress writes a PNG
+        return Outcome(item.name, out.getvalue(), *pixels.size)

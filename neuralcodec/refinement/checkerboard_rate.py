@@ -98,7 +98,7 @@ class CheckerboardWindowRate(HyperpriorWindowRate):
                 hs_means.numpy()[0][:, non_anchor],
                 y_hat,
                 0,
-                len(y_hat[0, 0]),
+                y_hat.shape[2],
                 0,
             )
             means[0][:, non_anchor] = ctx_means
